@@ -1,0 +1,5 @@
+import sys
+
+from summarytool.cli import main
+
+sys.exit(main())

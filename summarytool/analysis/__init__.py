@@ -1,0 +1,1 @@
+"""Analyses over captured rows: parameters, mult-adds, the row hierarchy."""

@@ -1,0 +1,84 @@
+"""Turn the rows of a forward pass into a table tree, in time linear in the number of rows.
+
+torchinfo scans every descendant of every row (quadratic on deep models); here each value that
+needs the subtree of a row (its extent, leftover params, leaf mult-adds) comes from one pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from summarytool.capture.registry import Placement
+from summarytool.records import LayerInfo
+
+
+def insert_missing_ancestors(
+    rows: list[LayerInfo], make_row: Callable[[Placement], LayerInfo]
+) -> list[LayerInfo]:
+    """Add rows for containers that never ran but hold rows that did.
+
+    ModuleList/ModuleDict have no forward, and a Sequential can be iterated instead of
+    called; their children's rows still belong under them. A container row is added
+    whenever the structural ancestor of a row is not the one currently open at that depth.
+    """
+    out: list[LayerInfo] = []
+    open_at: dict[int, int] = {}  # depth -> id(module) of the row last shown there
+    for row in rows:
+        place: Placement | None = getattr(row, "_placement", None)
+        if place is not None and row.depth > 1:
+            for anc in place.ancestors():
+                if open_at.get(anc.depth) != id(anc.module):
+                    out.append(make_row(anc))
+                    open_at[anc.depth] = id(anc.module)
+        out.append(row)
+        open_at[row.depth] = id(row.module)
+    return out
+
+
+def mark_recursive(rows: list[LayerInfo]) -> None:
+    """A row is a repeat when its module, or every parameter it owns directly, was already shown."""
+    seen_modules: set[int] = set()
+    seen_params: set[int] = set()
+    for row in rows:
+        direct = [id(p) for p in row.module._parameters.values() if p is not None]
+        if row.layer_id in seen_modules or (direct and all(p in seen_params for p in direct)):
+            row.is_recursive = True
+        seen_modules.add(row.layer_id)
+        seen_params.update(direct)
+
+
+def link_rows(rows: list[LayerInfo]) -> None:
+    """Set depth indices, subtree extents, leftover params and leaf mult-adds of every row."""
+    counters: dict[int, int] = {}
+    covered: list[int] = [0] * len(rows)
+    covered_trainable: list[int] = [0] * len(rows)
+    leaf_macs: list[int] = [0] * len(rows)
+    stack: list[int] = []
+
+    def close(i: int, end: int) -> None:
+        row = rows[i]
+        row._subtree_end = end
+        row._leftover = row.num_params - covered[i]
+        row._leftover_trainable = row.trainable_params - covered_trainable[i]
+        row._leaf_macs = leaf_macs[i]
+        if stack:
+            parent = stack[-1]
+            if not row.is_recursive:
+                covered[parent] += row.num_params if row.is_leaf_layer else row._leftover
+                covered_trainable[parent] += (
+                    row.trainable_params if row.is_leaf_layer else row._leftover_trainable
+                )
+            covered[parent] += covered[i]
+            covered_trainable[parent] += covered_trainable[i]
+            leaf_macs[parent] += leaf_macs[i] + (row.macs if row.is_leaf_layer else 0)
+
+    for i, row in enumerate(rows):
+        counters[row.depth] = counters.get(row.depth, 0) + 1
+        row.depth_index = counters[row.depth]
+        row._rows = rows
+        row._index = i
+        while stack and rows[stack[-1]].depth >= row.depth:
+            close(stack.pop(), i)
+        stack.append(i)
+    while stack:
+        close(stack.pop(), len(rows))

@@ -1,0 +1,262 @@
+"""summary(): validate arguments, build inputs, observe one forward pass, return ModelStatistics."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from summarytool.analysis.hierarchy import insert_missing_ancestors, link_rows, mark_recursive
+from summarytool.capture.guard import ModelStateGuard
+from summarytool.capture.hooks import CallRecorder, ModuleFacts, is_scripted, new_row, static_rows
+from summarytool.capture.registry import ModuleRegistry
+from summarytool.enums import (
+    DEFAULT_COLUMN_NAMES,
+    DEFAULT_ROW_SETTINGS,
+    INPUT_NEEDED_COLUMNS,
+    ColumnSettings,
+    Mode,
+    RowSettings,
+    Verbosity,
+)
+from summarytool.errors import SummaryError
+from summarytool.formatting import FormattingOptions
+from summarytool.inputs import (
+    make_inputs,
+    move_to,
+    normalize_input_size,
+    prepare_input_data,
+    total_input_bytes,
+)
+from summarytool.model_statistics import ModelStatistics
+from summarytool.records import LayerInfo
+from summarytool.shapes import all_shapes
+
+_cached_forward_pass: dict[str, list[LayerInfo]] = {}
+
+
+def clear_cached_forward_pass() -> None:
+    """Forget the rows kept by `cache_forward_pass=True`."""
+    _cached_forward_pass.clear()
+
+
+def summary(
+    model: nn.Module,
+    input_size: Any = None,
+    input_data: Any = None,
+    batch_dim: int | None = None,
+    cache_forward_pass: bool | None = None,
+    col_names: Iterable[str] | None = None,
+    col_width: int = 25,
+    depth: int = 3,
+    device: torch.device | str | None = None,
+    dtypes: Sequence[Any] | None = None,
+    mode: str | Mode | None = "same",
+    row_settings: Iterable[str] | None = None,
+    verbose: int | None = None,
+    **kwargs: Any,
+) -> ModelStatistics:
+    """Summarise `model` like ``torchinfo.summary`` (same arguments, same object, same table).
+
+    Give ``input_size`` (shapes with the batch) or ``input_data`` (the actual arguments) to run one
+    forward pass under ``torch.no_grad()``; without either, parameters are listed statically.
+    The model is left exactly as it was: training flags, buffers, devices, hooks and RNG state.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"summary() needs a torch.nn.Module, got {type(model).__name__}.")
+    has_input = input_data is not None or input_size is not None
+    columns = _parse_columns(col_names, has_input)
+    rows_cfg = (
+        DEFAULT_ROW_SETTINGS if row_settings is None else {_parse(RowSettings, r) for r in row_settings}
+    )
+    model_mode = Mode.SAME if mode is None else _parse(Mode, mode)
+    if verbose is None:
+        verbose = 0 if getattr(sys, "ps1", None) else 1
+    _validate(input_data, input_size, columns, col_width, verbose, depth)
+    target = _resolve_device(model, device, input_size)
+    _warn_half(dtypes, input_size, target)
+
+    if input_size is not None:
+        shapes = normalize_input_size(input_size)
+        x: Any = make_inputs(shapes, batch_dim, dtypes, target)
+        shown_size: Any = shapes
+        kwargs = move_to(kwargs, target)
+    elif input_data is not None:
+        x, shown_size = prepare_input_data(input_data)
+    else:
+        x, shown_size = None, []
+
+    formatting = FormattingOptions(depth, verbose, columns, col_width, rows_cfg)
+    # The model goes where generated inputs are (and comes back afterwards); input_data is never moved.
+    run_on = target if input_size is not None and device is not None else None
+    summary_list = _collect_rows(
+        model, x, batch_dim, bool(cache_forward_pass), run_on, model_mode, formatting, kwargs
+    )
+    stats = ModelStatistics(summary_list, shown_size, total_input_bytes(x), formatting)
+    if verbose > Verbosity.QUIET:
+        print(stats)
+    return stats
+
+
+def _parse(enum: type, value: Any) -> Any:
+    try:
+        return enum(value)
+    except ValueError:
+        allowed = ", ".join(repr(e.value) for e in enum)
+        raise ValueError(f"{value!r} is not a valid {enum.__name__}; choose from {allowed}.") from None
+
+
+def _parse_columns(col_names: Iterable[str] | None, has_input: bool) -> tuple[ColumnSettings, ...]:
+    if col_names is None:
+        return DEFAULT_COLUMN_NAMES if has_input else (ColumnSettings.NUM_PARAMS,)
+    if isinstance(col_names, str):
+        col_names = (col_names,)
+    return tuple(_parse(ColumnSettings, c) for c in col_names)
+
+
+def _validate(
+    input_data: Any,
+    input_size: Any,
+    columns: tuple[ColumnSettings, ...],
+    col_width: int,
+    verbose: Any,
+    depth: Any,
+) -> None:
+    if not isinstance(col_width, int) or col_width <= 0:
+        raise ValueError(f"Column width must be greater than 0: col_width={col_width!r}")
+    if verbose not in (0, 1, 2):
+        raise ValueError(f"verbose must be 0 (quiet), 1 (default) or 2 (verbose), got {verbose!r}.")
+    if not isinstance(depth, int) or depth < 0:
+        raise ValueError(f"depth must be an int >= 0 (0 shows the root only), got {depth!r}.")
+    if input_data is not None and input_size is not None:
+        raise RuntimeError("Only one of (input_data, input_size) should be specified.")
+    needs = [c.value for c in columns if c in INPUT_NEEDED_COLUMNS]
+    if input_data is None and input_size is None and needs:
+        raise ValueError(
+            f"You must pass input_data or input_size in order to use columns: {needs}. "
+            "Without input, only parameter columns (num_params, params_percent, kernel_size, groups, trainable) work."
+        )
+
+
+def _resolve_device(model: nn.Module, device: Any, input_size: Any) -> torch.device:
+    """Where generated inputs go: the given device, else the parameters', else the accelerator, else CPU."""
+    if device is not None:
+        return torch.device(device)
+    for p in model.parameters():
+        return p.device
+    for b in model.buffers():
+        return b.device
+    accel = getattr(torch, "accelerator", None)
+    if accel is not None and input_size is not None and accel.is_available():
+        current = accel.current_accelerator()
+        if current is not None:
+            return torch.device(current)
+    return torch.device("cpu")
+
+
+def _warn_half(dtypes: Any, input_size: Any, device: torch.device) -> None:
+    if dtypes is None or not any(d in (torch.float16, torch.bfloat16) for d in dtypes):
+        return
+    if input_size is not None:
+        warnings.warn(
+            "Half precision is not supported with input_size parameter, and may output incorrect results. "
+            "Try passing input_data directly.",
+            stacklevel=3,
+        )
+    if device.type == "cpu":
+        warnings.warn(
+            "Half precision is not supported on cpu. Set the `device` field or pass `input_data` "
+            "using the correct device.",
+            stacklevel=3,
+        )
+
+
+def _collect_rows(
+    model: nn.Module,
+    x: Any,
+    batch_dim: int | None,
+    use_cache: bool,
+    device: torch.device | None,
+    mode: Mode,
+    formatting: FormattingOptions,
+    kwargs: dict[str, Any],
+) -> list[LayerInfo]:
+    name = model.__class__.__name__
+    if use_cache and name in _cached_forward_pass:
+        return _cached_forward_pass[name]
+    registry = ModuleRegistry(model, name)
+    facts = ModuleFacts()
+    if x is None or is_scripted(model):
+        if x is not None:
+            _run_forward(model, x, kwargs, mode, device, None, registry, facts)
+        rows = static_rows(registry, facts)
+    else:
+        rows = _run_forward(model, x, kwargs, mode, device, batch_dim, registry, facts, formatting)
+        rows = insert_missing_ancestors(rows, lambda place: new_row(place, facts, None))
+    mark_recursive(rows)
+    link_rows(rows)
+    if use_cache:
+        _cached_forward_pass[name] = rows
+    return rows
+
+
+def _run_forward(
+    model: nn.Module,
+    x: Any,
+    kwargs: dict[str, Any],
+    mode: Mode,
+    device: torch.device | None,
+    batch_dim: int | None,
+    registry: ModuleRegistry,
+    facts: ModuleFacts,
+    formatting: FormattingOptions | None = None,
+) -> list[LayerInfo]:
+    recorder = CallRecorder(registry, facts, batch_dim)
+    try:
+        with ModelStateGuard(model, device), torch.no_grad():
+            if mode == Mode.TRAIN:
+                model.train()
+            elif mode == Mode.EVAL:
+                model.eval()
+            with recorder:
+                if isinstance(x, Mapping):
+                    model(**x, **kwargs)
+                else:
+                    model(*x, **kwargs)
+    except Exception as exc:
+        raise _failure(exc, recorder, x, formatting) from exc
+    return recorder.rows
+
+
+def _failure(
+    exc: Exception, recorder: CallRecorder, x: Any, formatting: FormattingOptions | None
+) -> SummaryError:
+    failing = recorder.failing_call()
+    rows = list(recorder.rows)
+    partial = None
+    if formatting is not None and rows:
+        mark_recursive(rows)
+        link_rows(rows)
+        partial = ModelStatistics(rows, [], 0, formatting)
+    executed = [r for r in recorder.rows if r.executed]
+    where, cls, shapes = None, None, None
+    if failing is not None:
+        row, args = failing
+        where = row.qualified_name or "<root>"
+        cls = row.class_name
+        shapes = all_shapes(args)
+        head = (
+            f"Failed to run summarytool: {cls} ({where}) raised {type(exc).__name__} "
+            f"on input shapes {shapes}: {exc}"
+        )
+    else:
+        head = f"Failed to run summarytool: {type(exc).__name__}: {exc}"
+    message = f"{head}\nExecuted layers up to: {executed}"
+    if partial is not None and formatting is not None and formatting.verbose:
+        print(f"summarytool: the forward pass failed in {cls} ({where}); the rows that ran:", file=sys.stderr)
+        print(partial, file=sys.stderr)
+    return SummaryError(message, partial, where, cls, shapes)

@@ -1,0 +1,1 @@
+"""How a model is observed: where each module sits, and hooks that record each call."""

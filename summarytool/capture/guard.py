@@ -1,0 +1,79 @@
+"""Leave the model as it was found: training flags, buffers, parameters, devices, RNG state.
+
+torchinfo restores only the root's training flag (mixed train/eval sub-modules are lost), lets a
+train-mode forward pass update BatchNorm statistics and may leave the model on another device.
+Here everything is put back, also when the forward pass raises.
+"""
+
+from __future__ import annotations
+
+import warnings
+from types import TracebackType
+
+import torch
+from torch import nn
+
+
+class ModelStateGuard:
+    def __init__(self, model: nn.Module, target_device: torch.device | None = None) -> None:
+        self.model = model
+        self.target_device = target_device
+
+    def __enter__(self) -> ModelStateGuard:
+        modules = list(self.model.modules())
+        self._training = [(m, m.training) for m in modules]
+        self._buffers = []
+        self._params = []
+        for m in modules:
+            for name, buf in m._buffers.items():
+                if buf is not None:
+                    # Cloned so a train-mode pass (BatchNorm statistics) can be undone; buffers are small.
+                    self._buffers.append((m, name, buf, buf._version, buf.detach().clone()))
+            for name, p in m._parameters.items():
+                if p is not None:
+                    self._params.append((m, name, p, p.data, p._version, p.requires_grad))
+        self._rng_cpu = torch.get_rng_state()
+        self._rng_cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+        self._moved = self.target_device is not None and self._needs_move()
+        if self._moved:
+            self.model.to(self.target_device)
+        return self
+
+    def _needs_move(self) -> bool:
+        dev = self.target_device
+        tensors = [entry[3] for entry in self._params] + [entry[2] for entry in self._buffers]
+        return any(t.device != dev for t in tensors)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        for m, flag in self._training:
+            m.training = flag
+        written = 0
+        with torch.no_grad():
+            for m, name, original, version, saved in self._buffers:
+                if m._buffers.get(name) is not original:
+                    m._buffers[name] = original
+                if original._version != version:
+                    original.copy_(saved)
+            for m, name, p, data, version, requires_grad in self._params:
+                if m._parameters.get(name) is not p:
+                    m._parameters[name] = p
+                if self._moved:
+                    p.data = data  # moved for the pass: put the original storage back
+                if p.requires_grad != requires_grad:
+                    p.requires_grad_(requires_grad)
+                if p._version != version:
+                    written += 1
+        torch.set_rng_state(self._rng_cpu)
+        if self._rng_cuda is not None:
+            torch.cuda.set_rng_state_all(self._rng_cuda)
+        if written:
+            warnings.warn(
+                f"The model's forward pass wrote to {written} parameter(s) in place; summarytool never "
+                "writes parameters, but cannot undo a forward pass that does.",
+                stacklevel=3,
+            )

@@ -1,0 +1,137 @@
+"""Record one row per module call with global module hooks (nothing is registered on the model)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.modules import module as nn_module
+
+from summarytool.analysis.macs import torchinfo_macs
+from summarytool.analysis.params import ParamStats, module_param_stats
+from summarytool.capture.registry import ModuleRegistry, Placement
+from summarytool.records import LayerInfo, class_name_of
+from summarytool.shapes import io_shape, numel
+
+
+class ModuleFacts:
+    """Per-module values computed once per summary, however often the module is called."""
+
+    def __init__(self) -> None:
+        self._stats: dict[int, ParamStats] = {}
+        self._macs: dict[tuple[int, tuple[int, ...]], int] = {}
+
+    def stats(self, module: nn.Module, refresh: bool = False) -> ParamStats:
+        key = id(module)
+        if refresh or key not in self._stats:
+            self._stats[key] = module_param_stats(module)
+        return self._stats[key]
+
+    def macs(self, module: nn.Module, class_name: str, output_size: list[int], refresh: bool = False) -> int:
+        key = (id(module), tuple(output_size))
+        if refresh or key not in self._macs:
+            self._macs[key] = torchinfo_macs(module, class_name, output_size)
+        return self._macs[key]
+
+
+def new_row(place: Placement, facts: ModuleFacts, parent: LayerInfo | None) -> LayerInfo:
+    row = LayerInfo(place.var_name, place.module, place.depth, parent)
+    row.qualified_name = place.qualified_name
+    row._placement = place  # type: ignore[attr-defined]
+    stats = facts.stats(place.module)
+    row.num_params = stats.count
+    row.trainable_params = stats.trainable
+    row.param_bytes = stats.nbytes
+    row.contains_lazy_param = stats.has_lazy
+    return row
+
+
+def static_rows(registry: ModuleRegistry, facts: ModuleFacts) -> list[LayerInfo]:
+    """Without input: every module placement once, in registration order."""
+    rows: list[LayerInfo] = []
+    by_place: dict[int, LayerInfo] = {}
+    for place in registry.in_order:
+        parent = by_place.get(id(place.parent)) if place.parent is not None else None
+        row = new_row(place, facts, parent)
+        by_place[id(place)] = row
+        rows.append(row)
+    return rows
+
+
+class CallRecorder:
+    """Pre-hook opens a row (call order), post-hook fills in shapes, bytes and mult-adds."""
+
+    def __init__(self, registry: ModuleRegistry, facts: ModuleFacts, batch_dim: int | None) -> None:
+        self.registry = registry
+        self.facts = facts
+        self.batch_dim = batch_dim
+        self.rows: list[LayerInfo] = []
+        # The calls in progress: (id(module), row, positional args); what is left here after an
+        # exception is the chain of modules that raised, innermost last.
+        self.stack: list[tuple[int, LayerInfo, Any]] = []
+        self._latest: dict[int, LayerInfo] = {}
+        self._handles: list[Any] = []
+
+    def __enter__(self) -> CallRecorder:
+        self._handles = [
+            nn_module.register_module_forward_pre_hook(self._pre),
+            nn_module.register_module_forward_hook(self._post),
+        ]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+
+    def _parent_row(self, place: Placement) -> LayerInfo | None:
+        if place.parent is None:
+            return None
+        return self._latest.get(id(place.parent.module))
+
+    def _pre(self, module: nn.Module, args: Any) -> None:
+        if id(module) not in self.registry.by_module:
+            return
+        running = [entry[0] for entry in self.stack]
+        place = self.registry.placement_for(module, running)
+        row = new_row(place, self.facts, self._parent_row(place))
+        self.rows.append(row)
+        self._latest[id(module)] = row
+        self.stack.append((id(module), row, args))
+
+    def _post(self, module: nn.Module, args: Any, output: Any) -> None:
+        if id(module) not in self.registry.by_module:
+            return
+        row = None
+        while self.stack:
+            mod_id, candidate, _ = self.stack.pop()
+            if mod_id == id(module):
+                row = candidate
+                break
+        if row is None:
+            return
+        row.executed = True
+        row.input_size, _ = io_shape(args, self.batch_dim)
+        row.output_size, elem_bytes = io_shape(output, self.batch_dim)
+        row.output_bytes = elem_bytes * numel(row.output_size) if row.output_size else elem_bytes
+        refresh = row.contains_lazy_param
+        if refresh:
+            # Lazy modules get their real parameters (and their final class) in the first call.
+            stats = self.facts.stats(module, refresh=True)
+            row.num_params, row.trainable_params = stats.count, stats.trainable
+            row.param_bytes, row.contains_lazy_param = stats.nbytes, stats.has_lazy
+            row.class_name = class_name_of(module)
+            row.is_leaf_layer = not any(True for _ in module.children())
+        row.macs = self.facts.macs(module, row.class_name, row.output_size, refresh=refresh)
+
+    def failing_call(self) -> tuple[LayerInfo, Any] | None:
+        """The innermost call that had started but not finished (the one that raised)."""
+        if not self.stack:
+            return None
+        _, row, args = self.stack[-1]
+        return row, args
+
+
+def is_scripted(model: nn.Module) -> bool:
+    return isinstance(model, torch.jit.ScriptModule)

@@ -1,0 +1,39 @@
+"""The `summarytool` command line: one sub-command per module, each registering itself."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# Each module named here has `register(subparsers)`, which adds its sub-command and sets
+# `func(args) -> int` as the parser default. Adding a command is adding a line here.
+COMMAND_MODULES: tuple[str, ...] = (
+    "summarytool.selfcheck.command",
+    "summarytool.envreport.command",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="summarytool",
+        description="Inspect what a PyTorch model costs, and check the GPU stack it runs on.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        parser.print_help(sys.stderr)
+        return 2
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

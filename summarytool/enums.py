@@ -1,0 +1,67 @@
+"""The public vocabulary: column, row, mode, unit and verbosity names (same values as torchinfo)."""
+
+from __future__ import annotations
+
+from enum import Enum, IntEnum, unique
+
+
+@unique
+class ColumnSettings(str, Enum):
+    """Columns a summary table can show, in the order the user lists them."""
+
+    KERNEL_SIZE = "kernel_size"
+    GROUPS = "groups"
+    INPUT_SIZE = "input_size"
+    OUTPUT_SIZE = "output_size"
+    NUM_PARAMS = "num_params"
+    PARAMS_PERCENT = "params_percent"
+    MULT_ADDS = "mult_adds"
+    TRAINABLE = "trainable"
+
+
+@unique
+class RowSettings(str, Enum):
+    """How rows are named and which rows are shown."""
+
+    DEPTH = "depth"
+    VAR_NAMES = "var_names"
+    ASCII_ONLY = "ascii_only"
+    HIDE_RECURSIVE_LAYERS = "hide_recursive_layers"
+
+
+@unique
+class Mode(str, Enum):
+    """The training flag the forward pass runs with; SAME keeps each module's own flag."""
+
+    TRAIN = "train"
+    EVAL = "eval"
+    SAME = "same"
+
+
+@unique
+class Units(str, Enum):
+    """Units for the footer numbers; AUTO picks k/M/G/T in decimal steps of 1e3."""
+
+    AUTO = "auto"
+    KILOBYTES = "k"
+    MEGABYTES = "M"
+    GIGABYTES = "G"
+    TERABYTES = "T"
+    NONE = ""
+
+
+@unique
+class Verbosity(IntEnum):
+    """0 prints nothing, 1 prints the table, 2 adds one row per parameter."""
+
+    QUIET = 0
+    DEFAULT = 1
+    VERBOSE = 2
+
+
+DEFAULT_COLUMN_NAMES: tuple[ColumnSettings, ...] = (ColumnSettings.OUTPUT_SIZE, ColumnSettings.NUM_PARAMS)
+DEFAULT_ROW_SETTINGS: frozenset[RowSettings] = frozenset({RowSettings.DEPTH})
+# Columns that only a forward pass can fill.
+INPUT_NEEDED_COLUMNS: frozenset[ColumnSettings] = frozenset(
+    {ColumnSettings.INPUT_SIZE, ColumnSettings.OUTPUT_SIZE, ColumnSettings.MULT_ADDS}
+)

@@ -1,0 +1,160 @@
+"""Turn `input_size` / `input_data` into the arguments of the forward pass, and measure them."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+
+try:
+    import numpy as _np
+except ImportError:  # pragma: no cover
+    _np = None
+
+InputSize = Sequence[Any]
+
+
+def _flatten(values: Any) -> list[Any]:
+    out: list[Any] = []
+    for v in values:
+        if isinstance(v, (list, tuple)):
+            out.extend(_flatten(v))
+        else:
+            out.append(v)
+    return out
+
+
+def normalize_input_size(input_size: Any) -> list[tuple[int, ...]]:
+    """One shape per model input, as a list of tuples.
+
+    Accepts a shape (tuple, list or torch.Size), a list of shapes or a tuple of shapes.
+    ``[]`` (or ``[[]]``) is one 0-d input.
+    """
+    if not isinstance(input_size, (list, tuple)):
+        raise TypeError(
+            f"input_size must be a tuple, list or torch.Size of ints (or a list of them), "
+            f"got {type(input_size).__name__}: {input_size!r}. Example: input_size=(1, 3, 224, 224)."
+        )
+    if isinstance(input_size, list) and (not input_size or input_size == [[]]):
+        return [()]
+    if not input_size:
+        raise ValueError(
+            "input_size is empty. Give the shape of each input including the batch, e.g. (1, 3, 224, 224); "
+            "use input_size=[] for a single 0-d tensor."
+        )
+    flat = _flatten(input_size)
+    for v in flat:
+        if not isinstance(v, int) or isinstance(v, bool):
+            raise TypeError(f"input_size must hold ints, found {v!r} ({type(v).__name__}) in {input_size!r}.")
+    if any(v <= 0 for v in flat):
+        raise ValueError(f"input_size holds a size <= 0: {input_size!r}. Every dimension must be at least 1.")
+    if all(isinstance(v, int) for v in input_size):
+        return [tuple(input_size)]
+    shapes: list[tuple[int, ...]] = []
+    for s in input_size:
+        if isinstance(s, int):
+            raise TypeError(
+                f"input_size mixes ints and shapes: {input_size!r}. Give one shape or a list of shapes."
+            )
+        shapes.append(tuple(s))
+    return shapes
+
+
+def make_inputs(
+    shapes: list[tuple[int, ...]],
+    batch_dim: int | None,
+    dtypes: Sequence[Any] | None,
+    device: torch.device,
+) -> list[torch.Tensor]:
+    """Random inputs like torchinfo's: ``torch.rand`` then cast (so integer inputs are zeros)."""
+    if dtypes is None:
+        dtypes = [torch.float] * len(shapes)
+    if len(dtypes) < len(shapes):
+        raise ValueError(
+            f"dtypes has {len(dtypes)} entries but input_size has {len(shapes)} shapes; give one dtype per input."
+        )
+    tensors = []
+    for shape, dtype in zip(shapes, dtypes):
+        # Made where they are used: a dry run on "meta" allocates nothing.
+        t = torch.empty(shape, device=device) if device.type == "meta" else torch.rand(shape, device=device)
+        if batch_dim is not None:
+            t = t.unsqueeze(dim=batch_dim)
+        t = t.type(dtype) if not isinstance(dtype, torch.dtype) else t.to(dtype)
+        tensors.append(t)
+    return tensors
+
+
+def _as_tensor(x: Any) -> Any:
+    if _np is not None and isinstance(x, _np.ndarray):
+        return torch.from_numpy(x)
+    return x
+
+
+def prepare_input_data(input_data: Any) -> tuple[Any, Any]:
+    """The forward arguments for `input_data`, and the mirror of its sizes shown as `input_size`.
+
+    A tensor or ndarray is one positional input; a list or tuple is spread over the positional
+    arguments; a dict is passed as keyword arguments. Data is never moved to another device.
+    """
+    if isinstance(input_data, torch.Tensor) or (_np is not None and isinstance(input_data, _np.ndarray)):
+        x = _as_tensor(input_data)
+        return [x], x.size()
+    if isinstance(input_data, Mapping):
+        x = {k: _as_tensor(v) for k, v in input_data.items()}
+        return x, {k: _size_mirror(v) for k, v in x.items()}
+    if isinstance(input_data, (list, tuple)):
+        x = [_as_tensor(v) for v in input_data]
+        return x, [_size_mirror(v) for v in x]
+    raise TypeError(
+        f"input_data must be a tensor, an ndarray, or a list/tuple/dict of them, got {type(input_data).__name__}."
+    )
+
+
+def _size_mirror(x: Any) -> Any:
+    if isinstance(x, torch.Tensor):
+        return x.size()
+    if isinstance(x, Mapping):
+        return {k: _size_mirror(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_size_mirror(v) for v in x]
+    return x
+
+
+def iter_tensors(x: Any) -> list[torch.Tensor]:
+    found: list[torch.Tensor] = []
+
+    def walk(v: Any) -> None:
+        if isinstance(v, torch.Tensor):
+            found.append(v)
+        elif isinstance(v, Mapping):
+            for item in v.values():
+                walk(item)
+        elif isinstance(v, (list, tuple)):
+            for item in v:
+                walk(item)
+
+    walk(x)
+    return found
+
+
+def total_input_bytes(x: Any) -> int:
+    """torchinfo's "Input size": each input's whole storage, CPython object overhead included."""
+    total = 0
+    for t in iter_tensors(x):
+        total += sys.getsizeof(t.untyped_storage())
+    return total
+
+
+def move_to(x: Any, device: torch.device) -> Any:
+    """Tensors in a nested structure moved to `device` (used for forward kwargs with input_size)."""
+    if isinstance(x, torch.Tensor):
+        return x.to(device)
+    if isinstance(x, Mapping):
+        return {k: move_to(v, device) for k, v in x.items()}
+    if isinstance(x, tuple) and hasattr(x, "_fields"):
+        return type(x)(*(move_to(v, device) for v in x))
+    if isinstance(x, (list, tuple)):
+        return type(x)(move_to(v, device) for v in x)
+    return x

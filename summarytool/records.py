@@ -1,0 +1,199 @@
+"""One row of a summary: a module call and what was measured on it. Data only; text lives in render/."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+from torch import nn
+
+from summarytool.analysis import params as param_analysis
+from summarytool.enums import ColumnSettings
+
+
+def class_name_of(module: nn.Module) -> str:
+    """torchinfo's row label: a ScriptModule's original name, else the module's own name."""
+    if isinstance(module, torch.jit.ScriptModule):
+        return str(getattr(module, "original_name", type(module).__name__))
+    return module._get_name()
+
+
+def kernel_size_of(module: nn.Module) -> int | list[int] | None:
+    k = getattr(module, "kernel_size", None)
+    if k is None:
+        return None
+    if isinstance(k, Iterable):
+        return [int(v) for v in k]
+    if isinstance(k, int):
+        return int(k)
+    raise TypeError(f"{class_name_of(module)}.kernel_size has an unexpected type: {type(k)}")
+
+
+def groups_of(module: nn.Module) -> int | None:
+    g = getattr(module, "groups", None)
+    return int(g) if isinstance(g, int) else None
+
+
+class LayerInfo:
+    """A module call (or, without input, a module) as one table row; torchinfo's attribute names."""
+
+    def __init__(
+        self,
+        var_name: str,
+        module: nn.Module,
+        depth: int,
+        parent_info: LayerInfo | None = None,
+    ) -> None:
+        self.layer_id = id(module)
+        self.module = module
+        self.class_name = class_name_of(module)
+        self.var_name = var_name
+        self.depth = depth
+        self.depth_index: int | None = None
+        self.parent_info = parent_info
+        self.executed = False
+        self.is_leaf_layer = not any(True for _ in module.children())
+        self.is_recursive = False
+        self.contains_lazy_param = False
+        # Where it sits in the model: "encoder.layers.0.linear1" ("" for the root).
+        self.qualified_name = ""
+        self.input_size: list[int] = []
+        self.output_size: list[int] = []
+        self.output_shapes: list[list[int]] = []
+        self.kernel_size = kernel_size_of(module)
+        self.groups = groups_of(module)
+        self.num_params = 0
+        self.trainable_params = 0
+        self.param_bytes = 0
+        self.output_bytes = 0
+        self.macs = 0
+        # Filled by the hierarchy analysis: where this row's subtree ends in the summary list,
+        # and the values that would otherwise need a scan of every descendant.
+        self._rows: list[LayerInfo] | None = None
+        self._index = 0
+        self._subtree_end = 0
+        self._leftover: int | None = None
+        self._leftover_trainable: int | None = None
+        self._leaf_macs: int | None = None
+        self._inner_layers: dict[str, dict[ColumnSettings, Any]] | None = None
+
+    def __repr__(self) -> str:
+        return f"{self.class_name}: {self.depth}"
+
+    # ----- parameters -------------------------------------------------------------------
+    def calculate_num_params(self) -> None:
+        """Count this module's parameters (pruned ones through their mask, lazy ones skipped)."""
+        stats = param_analysis.module_param_stats(self.module)
+        self.num_params = stats.count
+        self.trainable_params = stats.trainable
+        self.param_bytes = stats.nbytes
+        self.contains_lazy_param = stats.has_lazy
+        self._inner_layers = None
+
+    @property
+    def inner_layers(self) -> dict[str, dict[ColumnSettings, Any]]:
+        """The per-parameter rows shown with verbose=2 (the root lists only its direct params)."""
+        if self._inner_layers is None:
+            self._inner_layers = param_analysis.inner_layer_rows(
+                self.module, is_root=self.parent_info is None
+            )
+        return self._inner_layers
+
+    @inner_layers.setter
+    def inner_layers(self, value: dict[str, dict[ColumnSettings, Any]]) -> None:
+        self._inner_layers = value
+
+    @property
+    def trainable(self) -> str:
+        """'True', 'False', 'Partial', or '--' for a module without parameters."""
+        if self.num_params == 0:
+            return "--"
+        if self.trainable_params == 0:
+            return "False"
+        if self.trainable_params == self.num_params:
+            return "True"
+        return "Partial"
+
+    # ----- the subtree of rows below this one -----------------------------------------------
+    @property
+    def children(self) -> list[LayerInfo]:
+        """Every row below this one in the table (all descendants, like torchinfo)."""
+        if self._rows is None:
+            return []
+        return self._rows[self._index + 1 : self._subtree_end]
+
+    @children.setter
+    def children(self, value: list[LayerInfo]) -> None:
+        # Setting children by hand detaches the row from the precomputed subtree.
+        self._rows = list(value)
+        self._index = -1
+        self._subtree_end = len(value)
+        self._leftover = self._leftover_trainable = self._leaf_macs = None
+
+    def leftover_params(self) -> int:
+        """Params of this row that no (non-recursive) descendant row shows."""
+        if self._leftover is not None:
+            return self._leftover
+        return self.num_params - sum(
+            c.num_params if c.is_leaf_layer else c.leftover_params()
+            for c in self.children
+            if not c.is_recursive
+        )
+
+    def leftover_trainable_params(self) -> int:
+        if self._leftover_trainable is not None:
+            return self._leftover_trainable
+        return self.trainable_params - sum(
+            c.trainable_params if c.is_leaf_layer else c.leftover_trainable_params()
+            for c in self.children
+            if not c.is_recursive
+        )
+
+    def leaf_macs(self) -> int:
+        """Mult-adds of the leaf rows below this one (what a collapsed row shows)."""
+        if self._leaf_macs is not None:
+            return self._leaf_macs
+        return sum(c.macs for c in self.children if c.is_leaf_layer)
+
+    # ----- torchinfo's cell strings (kept on the row for compatibility) -------------------------
+    def get_layer_name(self, show_var_name: bool, show_depth: bool) -> str:
+        name = self.class_name
+        if show_var_name and self.var_name:
+            name += f" ({self.var_name})"
+        if show_depth and self.depth > 0:
+            name += f": {self.depth}"
+            if self.depth_index is not None:
+                name += f"-{self.depth_index}"
+        return name
+
+    def num_params_to_str(self, reached_max_depth: bool) -> str:
+        if self.num_params == 0:
+            return "--"
+        if self.is_recursive:
+            return "(recursive)"
+        if reached_max_depth or self.is_leaf_layer:
+            text = f"{self.num_params:,}"
+            return text if self.trainable_params else f"({text})"
+        leftover = self.leftover_params()
+        return f"{leftover:,}" if leftover > 0 else "--"
+
+    def macs_to_str(self, reached_max_depth: bool) -> str:
+        if self.macs <= 0:
+            return "--"
+        if self.is_leaf_layer:
+            return f"{self.macs:,}"
+        if reached_max_depth:
+            return f"{self.leaf_macs():,}"
+        return "--"
+
+    def params_percent(self, total_params: int, reached_max_depth: bool, precision: int = 2) -> str:
+        zero = " " * 5 + "--"
+        if total_params == 0:
+            return zero
+        if self.is_recursive:
+            return "(recursive)"
+        shown = self.num_params if reached_max_depth or self.is_leaf_layer else self.leftover_params()
+        if shown == 0:
+            return zero
+        return f"{shown / total_params:>{precision + 5}.{precision}%}"

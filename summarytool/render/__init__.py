@@ -1,0 +1,1 @@
+"""Renderers turn a finished ModelStatistics into text; they never run the model."""

@@ -1,0 +1,78 @@
+"""The torchinfo table, character for character."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from summarytool.enums import ColumnSettings
+
+if TYPE_CHECKING:
+    from summarytool.formatting import FormattingOptions
+    from summarytool.model_statistics import ModelStatistics
+    from summarytool.records import LayerInfo
+
+
+def _cell(value: object) -> str:
+    return str(value) if value else "--"
+
+
+def row_cells(info: LayerInfo, reached_max_depth: bool, total_params: int) -> dict[ColumnSettings, str]:
+    return {
+        ColumnSettings.KERNEL_SIZE: _cell(info.kernel_size),
+        ColumnSettings.GROUPS: _cell(info.groups),
+        ColumnSettings.INPUT_SIZE: _cell(info.input_size),
+        ColumnSettings.OUTPUT_SIZE: _cell(info.output_size),
+        ColumnSettings.NUM_PARAMS: info.num_params_to_str(reached_max_depth),
+        ColumnSettings.PARAMS_PERCENT: info.params_percent(total_params, reached_max_depth),
+        ColumnSettings.MULT_ADDS: info.macs_to_str(reached_max_depth),
+        ColumnSettings.TRAINABLE: _cell(info.trainable),
+    }
+
+
+def visible_rows(summary_list: list[LayerInfo], fmt: FormattingOptions) -> list[LayerInfo]:
+    """Rows shown at the current depth, without repeated calls when they are hidden."""
+    return [
+        info
+        for info in summary_list
+        if info.depth <= fmt.max_depth and not (fmt.hide_recursive_layers and info.is_recursive)
+    ]
+
+
+def layers_to_str(summary_list: list[LayerInfo], fmt: FormattingOptions, total_params: int) -> str:
+    parts: list[str] = []
+    for info in visible_rows(summary_list, fmt):
+        reached = info.depth == fmt.max_depth
+        name = fmt.get_start_str(info.depth) + info.get_layer_name(fmt.show_var_name, fmt.show_depth)
+        parts.append(fmt.format_row(name, row_cells(info, reached, total_params)))
+        if fmt.is_verbose:
+            prefix = fmt.get_start_str(info.depth + 1)
+            for inner_name, inner in info.inner_layers.items():
+                parts.append(fmt.format_row(prefix + inner_name, inner))
+    return "".join(parts)
+
+
+def render_table(stats: ModelStatistics) -> str:
+    """The whole summary: rows, totals and (after a forward pass) the size estimates."""
+    fmt = stats.formatting
+    divider = "=" * fmt.get_total_width()
+    num = stats.format_output_num
+    lines = [
+        divider,
+        fmt.header_row() + divider,
+        layers_to_str(stats.summary_list, fmt, stats.total_params) + divider,
+        f"Total params{num(stats.total_params, fmt.params_count_units, False)}",
+        f"Trainable params{num(stats.trainable_params, fmt.params_count_units, False)}",
+        f"Non-trainable params{num(stats.total_params - stats.trainable_params, fmt.params_count_units, False)}",
+    ]
+    if stats.input_size:
+        total_bytes = stats.total_input + stats.total_output_bytes + stats.total_param_bytes
+        lines += [
+            f"Total mult-adds{num(stats.total_mult_adds, fmt.macs_units, False)}",
+            divider,
+            f"Input size{num(stats.total_input, fmt.params_size_units, True)}",
+            f"Forward/backward pass size{num(stats.total_output_bytes, fmt.params_size_units, True)}",
+            f"Params size{num(stats.total_param_bytes, fmt.params_size_units, True)}",
+            f"Estimated Total Size{num(total_bytes, fmt.params_size_units, True)}",
+        ]
+    lines.append(divider)
+    return "\n".join(lines)

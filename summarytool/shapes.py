@@ -1,0 +1,122 @@
+"""Shapes and element sizes of whatever a module takes or returns (tensors, nested containers, ...)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import torch
+
+try:  # numpy is optional; ndarrays are only recognised when it is installed
+    import numpy as _np
+except ImportError:  # pragma: no cover - numpy ships with most torch installs
+    _np = None
+
+
+class UnsupportedIOTypeError(TypeError):
+    """A module took or returned something that has no shape (a string, an arbitrary object)."""
+
+
+def _is_ndarray(obj: Any) -> bool:
+    return _np is not None and isinstance(obj, _np.ndarray)
+
+
+def _distribution_shape(obj: Any) -> tuple[list[int], int] | None:
+    if not isinstance(obj, torch.distributions.Distribution):
+        return None
+    shape = list(obj.batch_shape) + list(obj.event_shape)
+    try:
+        elem = obj.mean.element_size()
+    except (NotImplementedError, AttributeError, RuntimeError):
+        elem = torch.get_default_dtype().itemsize if hasattr(torch.dtype, "itemsize") else 4
+    return shape, elem
+
+
+def _first_shape(obj: Any) -> tuple[list[int], int]:
+    """The shape of the first tensor-like leaf of a nested structure (torchinfo's rule)."""
+    if hasattr(obj, "tensors") and not isinstance(obj, torch.Tensor):
+        return _first_shape(obj.tensors)
+    if isinstance(obj, torch.Tensor):
+        return list(obj.shape), obj.element_size()
+    dist = _distribution_shape(obj)
+    if dist is not None:
+        return dist
+    if _is_ndarray(obj):
+        return list(obj.shape), int(obj.itemsize)
+    if isinstance(obj, Mapping):
+        return _first_shape(list(obj.values())[-1]) if obj else ([], 0)
+    if isinstance(obj, (list, tuple)):
+        return _first_shape(obj[0]) if obj else ([], 0)
+    return [], 0
+
+
+def io_shape(obj: Any, batch_dim: int | None = None) -> tuple[list[int], int]:
+    """Shape shown for a module's inputs or outputs, and the byte size of one element.
+
+    Lists and tuples show their first element, dicts their last value, objects with
+    ``.tensors`` and packed sequences (``.data``) the wrapped tensor. Anything without a
+    shape (a string, an arbitrary object) is an error, as it is in torchinfo.
+    """
+    if obj is None:
+        return [], 0
+    if isinstance(obj, torch.Tensor):
+        return list(obj.shape), obj.element_size()
+    dist = _distribution_shape(obj)
+    if dist is not None:
+        return dist
+    if _is_ndarray(obj):
+        return list(obj.shape), int(obj.itemsize)
+    if isinstance(obj, (list, tuple)) and obj and isinstance(getattr(obj[0], "data", None), torch.Tensor):
+        data = obj[0].data
+        size = list(data.shape)
+        if batch_dim is not None and batch_dim < len(size):
+            size = size[:batch_dim] + [1] + size[batch_dim + 1 :]
+        return size, data.element_size()
+    if isinstance(obj, Mapping):
+        if not obj:
+            return [], 0
+        size, elem = _first_shape(list(obj.values())[-1])
+        return size, elem
+    if isinstance(obj, (list, tuple)) or hasattr(obj, "tensors"):
+        return _first_shape(obj)
+    if isinstance(obj, (int, float, bool, complex)):
+        return [], 0
+    raise UnsupportedIOTypeError(
+        f"Model contains a layer with an unsupported input or output type: {obj!r}, type: {type(obj)}. "
+        "Modules must take and return tensors or (nested) lists, tuples, dicts of them."
+    )
+
+
+def all_shapes(obj: Any) -> list[list[int]]:
+    """Every tensor shape in a nested structure, in traversal order (for the all-outputs view)."""
+    found: list[list[int]] = []
+
+    def walk(x: Any) -> None:
+        if isinstance(x, torch.Tensor):
+            found.append(list(x.shape))
+        elif _is_ndarray(x):
+            found.append(list(x.shape))
+        elif isinstance(x, Mapping):
+            for v in x.values():
+                walk(v)
+        elif isinstance(x, (list, tuple)):
+            for v in x:
+                walk(v)
+        elif hasattr(x, "tensors"):
+            walk(x.tensors)
+
+    walk(obj)
+    return found
+
+
+def prod(values: Iterable[Any]) -> int:
+    """Product of a (possibly nested) list of ints; 1 for an empty list."""
+    result = 1
+    for v in values:
+        result *= prod(v) if isinstance(v, Iterable) else int(v)
+    return result
+
+
+def numel(shape: list[int]) -> int:
+    return math.prod(shape) if shape else 1
