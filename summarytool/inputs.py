@@ -76,7 +76,7 @@ def make_inputs(
             f"dtypes has {len(dtypes)} entries but input_size has {len(shapes)} shapes; give one dtype per input."
         )
     tensors = []
-    for shape, dtype in zip(shapes, dtypes):
+    for shape, dtype in zip(shapes, dtypes, strict=False):
         # Made where they are used: a dry run on "meta" allocates nothing.
         t = torch.empty(shape, device=device) if device.type == "meta" else torch.rand(shape, device=device)
         if batch_dim is not None:
