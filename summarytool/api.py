@@ -222,7 +222,12 @@ def _run_forward(
                 model.train()
             elif mode == Mode.EVAL:
                 model.eval()
-            with recorder:
+            with recorder, warnings.catch_warnings():
+                # Our hooks are global; torch warns that they also fire for torch.compile's wrapper,
+                # which is exactly the row torchinfo shows (OptimizedModule above the model).
+                warnings.filterwarnings(
+                    "ignore", message=r"Using `torch.compile\(module\)` when there are global hooks"
+                )
                 if isinstance(x, Mapping):
                     model(**x, **kwargs)
                 else:

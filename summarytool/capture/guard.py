@@ -13,6 +13,16 @@ from types import TracebackType
 import torch
 from torch import nn
 
+from summarytool.analysis.params import is_lazy
+
+
+def _entry(table: object, name: str) -> object:
+    """`table[name]` or None; ScriptModules expose their tables through a wrapper without .get()."""
+    try:
+        return table[name]  # type: ignore[index]
+    except (KeyError, RuntimeError):
+        return None
+
 
 class ModelStateGuard:
     def __init__(self, model: nn.Module, target_device: torch.device | None = None) -> None:
@@ -31,7 +41,9 @@ class ModelStateGuard:
                     self._buffers.append((m, name, buf, buf._version, buf.detach().clone()))
             for name, p in m._parameters.items():
                 if p is not None:
-                    self._params.append((m, name, p, p.data, p._version, p.requires_grad))
+                    # A lazy parameter is written by its first forward pass: that is its design.
+                    version = None if is_lazy(p) else p._version
+                    self._params.append((m, name, p, p.data, version, p.requires_grad))
         self._rng_cpu = torch.get_rng_state()
         self._rng_cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
         self._moved = self.target_device is not None and self._needs_move()
@@ -55,18 +67,18 @@ class ModelStateGuard:
         written = 0
         with torch.no_grad():
             for m, name, original, version, saved in self._buffers:
-                if m._buffers.get(name) is not original:
+                if _entry(m._buffers, name) is not original:
                     m._buffers[name] = original
                 if original._version != version:
                     original.copy_(saved)
             for m, name, p, data, version, requires_grad in self._params:
-                if m._parameters.get(name) is not p:
+                if _entry(m._parameters, name) is not p:
                     m._parameters[name] = p
                 if self._moved:
                     p.data = data  # moved for the pass: put the original storage back
                 if p.requires_grad != requires_grad:
                     p.requires_grad_(requires_grad)
-                if p._version != version:
+                if version is not None and p._version != version:
                     written += 1
         torch.set_rng_state(self._rng_cpu)
         if self._rng_cuda is not None:

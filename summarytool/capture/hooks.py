@@ -74,9 +74,13 @@ class CallRecorder:
         self._handles: list[Any] = []
 
     def __enter__(self) -> CallRecorder:
+        # Opaque to torch.compile: dynamo must not trace the bookkeeping (it cannot, and the
+        # recorded rows must describe the real call, not a traced one).
+        pre = torch.compiler.disable(self._pre, recursive=True)
+        post = torch.compiler.disable(self._post, recursive=True)
         self._handles = [
-            nn_module.register_module_forward_pre_hook(self._pre),
-            nn_module.register_module_forward_hook(self._post),
+            nn_module.register_module_forward_pre_hook(pre),
+            nn_module.register_module_forward_hook(post),
         ]
         return self
 
