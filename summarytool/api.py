@@ -96,7 +96,8 @@ def summary(
     summary_list = _collect_rows(
         model, x, batch_dim, bool(cache_forward_pass), run_on, model_mode, formatting, kwargs
     )
-    stats = ModelStatistics(summary_list, shown_size, total_input_bytes(x), formatting)
+    total_input = None if x is None else total_input_bytes(x)  # None without input, as torchinfo
+    stats = ModelStatistics(summary_list, shown_size, total_input, formatting)
     if verbose > Verbosity.QUIET:
         print(stats)
     return stats

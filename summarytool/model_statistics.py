@@ -20,7 +20,7 @@ class ModelStatistics:
         self,
         summary_list: list[LayerInfo],
         input_size: Any,
-        total_input_size: int,
+        total_input_size: int | None,
         formatting: FormattingOptions,
     ) -> None:
         self.summary_list = summary_list
