@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# The workstation's entrypoint, run by tini (PID 1, -g: signals reach the whole process group).
+#   no command:   self-check, then sshd and JupyterLab; the container ends when either ends.
+#   a command:    self-check, then the command as `dev`; the container exits with its code.
+# Environment: NB_UID NB_GID JUPYTER_TOKEN JUPYTER_TOKEN_FILE SSH_AUTHORIZED_KEYS SSH_AUTHORIZED_KEYS_FILE
+#              SELFCHECK=warn|strict|off SELFCHECK_ARGS START_JUPYTER START_SSHD (see README, "The image").
+# Messages go to stderr, so that a command's stdout stays its own.
+set -euo pipefail
+
+readonly USER_NAME=dev HOME_DIR=/home/dev WORKSPACE=/workspace KEY_DIR=/var/lib/sshd-keys
+readonly LOCK=/opt/summarytool/image.lock STATE=/run/workstation
+
+log() { printf '[entrypoint] %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 2; }
+
+# How to run something as dev; empty when the container already runs as a non-root user (then the
+# root-only steps are skipped, and sshd cannot start).
+AS_DEV=()
+if [[ $(id -u) == 0 ]]; then
+  AS_DEV=(setpriv --reuid="$USER_NAME" --regid="$USER_NAME" --init-groups
+    env HOME="$HOME_DIR" USER="$USER_NAME" LOGNAME="$USER_NAME" SHELL=/bin/bash)
+fi
+
+remap_ids() {
+  local uid=${NB_UID:-} gid=${NB_GID:-} changed=0
+  if [[ -n $gid && $gid != "$(id -g "$USER_NAME")" ]]; then
+    groupmod --non-unique --gid "$gid" "$USER_NAME"
+    changed=1
+  fi
+  if [[ -n $uid && $uid != "$(id -u "$USER_NAME")" ]]; then
+    usermod --non-unique --uid "$uid" "$USER_NAME"
+    changed=1
+  fi
+  if ((changed)); then
+    chown -R "$USER_NAME:$USER_NAME" "$HOME_DIR"
+    log "user $USER_NAME is now uid $(id -u "$USER_NAME") gid $(id -g "$USER_NAME")"
+  fi
+  # A fresh volume or the image's own directory: hand it over. A bind mount that dev can already write
+  # (the host's directory, owned by NB_UID) is left as it is; nothing is changed recursively.
+  mkdir -p "$WORKSPACE"
+  if ! "${AS_DEV[@]}" test -w "$WORKSPACE"; then
+    chown "$USER_NAME:$USER_NAME" "$WORKSPACE"
+    log "$WORKSPACE was not writable by $USER_NAME: now owned by $(id -u "$USER_NAME"):$(id -g "$USER_NAME")"
+  fi
+}
+
+host_keys() {
+  install -d -m 0700 "$KEY_DIR"
+  local type key
+  for type in ed25519 ecdsa rsa; do
+    key="$KEY_DIR/ssh_host_${type}_key"
+    if [[ ! -s $key ]]; then
+      ssh-keygen -q -t "$type" -N '' -C "summarytool-workstation" -f "$key"
+      log "generated SSH host key $key"
+    fi
+  done
+  log "SSH host key fingerprints:"
+  for key in "$KEY_DIR"/ssh_host_*_key.pub; do
+    log "  $(ssh-keygen -l -f "$key")"
+  done
+}
+
+authorized_keys() {
+  local keys=${SSH_AUTHORIZED_KEYS:-} file="$HOME_DIR/.ssh/authorized_keys"
+  if [[ -n ${SSH_AUTHORIZED_KEYS_FILE:-} ]]; then
+    [[ -r $SSH_AUTHORIZED_KEYS_FILE ]] || die "SSH_AUTHORIZED_KEYS_FILE=$SSH_AUTHORIZED_KEYS_FILE is not readable"
+    keys+=$'\n'$(<"$SSH_AUTHORIZED_KEYS_FILE")
+  fi
+  install -d -m 0700 -o "$USER_NAME" -g "$USER_NAME" "$HOME_DIR/.ssh"
+  if [[ -n ${keys//[[:space:]]/} ]]; then
+    grep -vE '^[[:space:]]*(#|$)' <<<"$keys" >"$file"
+    chown "$USER_NAME:$USER_NAME" "$file"
+    chmod 0600 "$file"
+    log "installed $(wc -l <"$file") authorized key(s) for $USER_NAME"
+  elif [[ -s $file ]]; then
+    log "keeping the $(wc -l <"$file") authorized key(s) already in $file"
+  else
+    log "warning: no SSH_AUTHORIZED_KEYS / SSH_AUTHORIZED_KEYS_FILE: nobody can log in over SSH"
+  fi
+}
+
+# summarytool selfcheck and env --against the baked lock. warn: report and go on; strict: a failure
+# stops the container with its exit code; off: skip. On a host without a GPU, SELFCHECK_ARGS=--allow-cpu.
+selfcheck() {
+  local mode=${SELFCHECK:-warn} rc=0 extra=()
+  case $mode in
+    off) log "self-check skipped (SELFCHECK=off)"; return 0 ;;
+    warn | strict) ;;
+    *) die "SELFCHECK=$mode: expected warn, strict or off" ;;
+  esac
+  read -r -a extra <<<"${SELFCHECK_ARGS:-}"
+  log "self-check (SELFCHECK=$mode): summarytool selfcheck ${extra[*]}"
+  "${AS_DEV[@]}" summarytool selfcheck "${extra[@]}" >&2 || rc=$?
+  if ((rc == 0)); then
+    log "environment check: summarytool env --against $LOCK"
+    "${AS_DEV[@]}" summarytool env --against "$LOCK" >&2 || rc=$?
+  fi
+  if ((rc != 0)); then
+    if [[ $mode == strict ]]; then
+      log "self-check failed (exit $rc): stopping, SELFCHECK=strict"
+      exit "$rc"
+    fi
+    log "self-check reported problems (exit $rc): going on, SELFCHECK=warn"
+  fi
+}
+
+jupyter_token() {
+  if [[ -n ${JUPYTER_TOKEN_FILE:-} ]]; then
+    [[ -r $JUPYTER_TOKEN_FILE ]] || die "JUPYTER_TOKEN_FILE=$JUPYTER_TOKEN_FILE is not readable"
+    JUPYTER_TOKEN=$(tr -d '[:space:]' <"$JUPYTER_TOKEN_FILE")
+    [[ -n $JUPYTER_TOKEN ]] || die "JUPYTER_TOKEN_FILE=$JUPYTER_TOKEN_FILE is empty"
+    log "Jupyter token from JUPYTER_TOKEN_FILE"
+  elif [[ -n ${JUPYTER_TOKEN:-} ]]; then
+    log "Jupyter token from JUPYTER_TOKEN"
+  else
+    # An empty token would switch authentication off: never let that happen.
+    JUPYTER_TOKEN=$(python3 -c 'import secrets; print(secrets.token_hex(24))')
+    log "Jupyter token (generated; set JUPYTER_TOKEN or JUPYTER_TOKEN_FILE to choose one): $JUPYTER_TOKEN"
+    log "JupyterLab: http://127.0.0.1:8888/lab?token=$JUPYTER_TOKEN (use the host port you published)"
+  fi
+  export JUPYTER_TOKEN
+  (umask 077 && printf '%s\n' "$JUPYTER_TOKEN" >"$STATE/jupyter-token")
+}
+
+run_services() {
+  local start_sshd=${START_SSHD:-1} start_jupyter=${START_JUPYTER:-1} pids=() rc=0
+  if [[ $start_sshd == 1 && $(id -u) != 0 ]]; then
+    log "running as uid $(id -u), not root: sshd cannot start"
+    start_sshd=0
+  fi
+  ((start_sshd || start_jupyter)) || die "START_SSHD=0 and START_JUPYTER=0 with no command: nothing to run"
+  if ((start_sshd)); then
+    mkdir -p /run/sshd
+    /usr/sbin/sshd -D -e -f /etc/ssh/sshd_config &
+    pids+=("$!")
+    echo "$!" >"$STATE/sshd"
+  fi
+  if ((start_jupyter)); then
+    jupyter_token
+    # cd: Jupyter's working directory must be one dev may read, whatever the container's workdir.
+    (cd "$WORKSPACE" && exec "${AS_DEV[@]}" jupyter lab) &
+    pids+=("$!")
+    echo "$!" >"$STATE/jupyter"
+  fi
+  echo services >"$STATE/mode"
+  trap 'kill -TERM "${pids[@]}" 2>/dev/null || true' TERM INT
+  wait -n "${pids[@]}" || rc=$?
+  log "a service ended (exit $rc): stopping the others"
+  kill -TERM "${pids[@]}" 2>/dev/null || true
+  wait || true
+  exit "$rc"
+}
+
+rm -rf "$STATE"
+mkdir -p "$STATE"
+if [[ $(id -u) == 0 ]]; then
+  remap_ids
+  /opt/venv/bin/python /opt/summarytool/ssh_env.py
+  if [[ ${START_SSHD:-1} == 1 && $# == 0 ]]; then
+    host_keys
+    authorized_keys
+  fi
+else
+  log "running as uid $(id -u): NB_UID/NB_GID, SSH keys and the SSH environment are skipped"
+fi
+if [[ ! -e $WORKSPACE/notebooks && -w $WORKSPACE ]]; then
+  "${AS_DEV[@]}" cp -r /opt/summarytool/notebooks "$WORKSPACE/notebooks" || log "could not copy the notebooks"
+fi
+
+selfcheck
+if (($#)); then
+  echo command >"$STATE/mode"
+  exec "${AS_DEV[@]}" "$@"
+fi
+run_services

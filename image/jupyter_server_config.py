@@ -1,0 +1,14 @@
+# JupyterLab in the summarytool workstation (installed as /etc/jupyter/jupyter_server_config.py).
+# The token comes from the JUPYTER_TOKEN environment variable, which the entrypoint always sets (to the
+# user's token, the content of JUPYTER_TOKEN_FILE, or a random one): authentication is never off.
+c = get_config()  # noqa: F821  (provided by Jupyter when it loads this file)
+
+c.ServerApp.ip = "0.0.0.0"
+c.ServerApp.port = 8888
+c.ServerApp.port_retries = 0
+c.ServerApp.open_browser = False
+c.ServerApp.root_dir = "/workspace"
+# Reached through a published port or an SSH tunnel, under whatever host name: the token guards it.
+c.ServerApp.allow_remote_access = True
+c.ServerApp.terminado_settings = {"shell_command": ["/bin/bash", "-l"]}
+c.ServerApp.shutdown_no_activity_timeout = 0
