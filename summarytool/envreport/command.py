@@ -1,0 +1,132 @@
+"""`summarytool env [--json] [--against LOCK] [--strict] [--ignore NAME]`: print the environment and its drift.
+
+JSON schema "summarytool.env/1": {"schema", "python": {...}, "os": {...}, "torch": {...} | null,
+"nvml": {...}, "packages": [{"name", "normalized_name", "version"}], "drift": null | {"lock", "has_drift",
+"added": [{"name", "installed"}], "removed": [{"name", "locked"}], "changed": [{"name", "locked",
+"installed"}], "ignored": [...], "notes": [...]}, "exit_code"}.
+Exit code: 0; 1 when --strict and the environment drifted from the lock; 2 for a lock file that cannot be read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from summarytool.envreport import collect, drift, lockfile
+
+SCHEMA = "summarytool.env/1"
+EXIT_DRIFT = 1
+EXIT_USAGE = 2
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `env` sub-command to the `summarytool` parser."""
+    parser = subparsers.add_parser(
+        "env",
+        help="print Python, OS, torch/CUDA, GPUs and every installed package; compare with a lock file",
+        description=(
+            "Print what this environment is made of. With --against LOCK, name every package added, removed "
+            "or changed compared with a pip requirements/lock file (exit 1 on drift with --strict)."
+        ),
+    )
+    parser.add_argument("--json", action="store_true", help=f"print one JSON document ({SCHEMA})")
+    parser.add_argument("--against", metavar="LOCK", help="a pip requirements/lock file to compare with")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when the environment drifted from LOCK")
+    parser.add_argument(
+        "--ignore",
+        metavar="NAME",
+        action="append",
+        default=[],
+        help=f"a package whose presence alone is no drift (repeatable; always: {', '.join(drift.DEFAULT_IGNORED)})",
+    )
+    parser.set_defaults(func=run)
+
+
+def _torch_line(torch: dict[str, Any] | None) -> str:
+    if torch is None:
+        return "not installed"
+    return (
+        f"{torch['torch_version']}; CUDA {torch['cuda_version'] or 'none (CPU-only build)'}; "
+        f"cuDNN {torch['cudnn_version_str'] or 'none'}; NCCL {torch['nccl_version'] or 'none'}"
+    )
+
+
+def _gpu_lines(nvml: dict[str, Any]) -> list[str]:
+    if nvml["status"] != "ok":
+        return [f"none visible (NVML: {nvml['error']})"]
+    lines = [f"driver {nvml['driver_version']} (CUDA {nvml['cuda_driver_version_str']})"]
+    for g in nvml["gpus"]:
+        gib = g["memory_total_bytes"] / 1024**3
+        lines.append(f"GPU {g['index']}: {g['name']}, {gib:.1f} GiB, {g['sm']}")
+    return lines
+
+
+def render_text(env: collect.Environment, result: drift.Drift | None) -> str:
+    py, os_ = env.python, env.os
+    out = [
+        f"Python    {py['version']} ({py['implementation']}) {py['executable']}"
+        + ("  [virtualenv]" if py["virtualenv"] else ""),
+        f"OS        {os_['name']}; {os_['platform']}",
+        f"torch     {_torch_line(env.torch)}",
+    ]
+    gpus = _gpu_lines(env.nvml)
+    out.append(f"GPUs      {gpus[0]}")
+    out.extend(f"          {line}" for line in gpus[1:])
+    out.append(f"Packages  {len(env.distributions)} installed:")
+    out.extend(f"  {d.name}=={d.version}" for d in env.distributions)
+    if result is not None:
+        out.append("")
+        if not result.has_drift:
+            out.append(f"No drift: the installed packages match {result.lock_path}")
+        else:
+            out.append(
+                f"Drift against {result.lock_path}: {len(result.added)} added, {len(result.removed)} removed, "
+                f"{len(result.changed)} changed"
+            )
+        out.extend(f"  added    {n}=={v} (installed, not in the lock)" for n, v in result.added)
+        out.extend(f"  removed  {n} {v} (in the lock, not installed)" for n, v in result.removed)
+        out.extend(f"  changed  {c.name}: lock {c.locked}, installed {c.installed}" for c in result.changed)
+        if result.ignored:
+            out.append("  ignored (not in the lock, no drift by themselves): " + ", ".join(result.ignored))
+        out.extend(f"  note: {n}" for n in result.notes)
+    return "\n".join(out)
+
+
+def to_dict(env: collect.Environment, result: drift.Drift | None, exit_code: int) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA,
+        "python": env.python,
+        "os": env.os,
+        "torch": env.torch,
+        "nvml": env.nvml,
+        "packages": [
+            {"name": d.name, "normalized_name": d.normalized, "version": d.version} for d in env.distributions
+        ],
+        "drift": None if result is None else result.to_dict(),
+        "exit_code": exit_code,
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the environment (and its drift); exit 1 only for drift under --strict, 2 for a bad lock."""
+    lock = None
+    if args.against is not None:
+        try:
+            lock = lockfile.parse(args.against)
+        except lockfile.LockFileError as exc:
+            print(f"summarytool env: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    elif args.strict:
+        print(
+            "summarytool env: --strict needs --against LOCK (there is nothing to drift from)", file=sys.stderr
+        )
+        return EXIT_USAGE
+    env = collect.collect()
+    result = None
+    if lock is not None:
+        result = drift.compare(env.installed(), lock, tuple(drift.DEFAULT_IGNORED) + tuple(args.ignore))
+    exit_code = EXIT_DRIFT if args.strict and result is not None and result.has_drift else 0
+    print(json.dumps(to_dict(env, result, exit_code), indent=2) if args.json else render_text(env, result))
+    return exit_code
