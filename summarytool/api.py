@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from summarytool.analysis.hierarchy import insert_missing_ancestors, link_rows, mark_recursive
-from summarytool.capture.guard import ModelStateGuard
+from summarytool.capture.guard import ModelStateGuard, preserved_rng
 from summarytool.capture.hooks import CallRecorder, ModuleFacts, is_scripted, new_row, static_rows
 from summarytool.capture.registry import ModuleRegistry
 from summarytool.enums import (
@@ -80,22 +80,23 @@ def summary(
     target = _resolve_device(model, device, input_size)
     _warn_half(dtypes, input_size, target)
 
-    if input_size is not None:
-        shapes = normalize_input_size(input_size)
-        x: Any = make_inputs(shapes, batch_dim, dtypes, target)
-        shown_size: Any = shapes
-        kwargs = move_to(kwargs, target)
-    elif input_data is not None:
-        x, shown_size = prepare_input_data(input_data)
-    else:
-        x, shown_size = None, []
+    with preserved_rng():
+        if input_size is not None:
+            shapes = normalize_input_size(input_size)
+            x: Any = make_inputs(shapes, batch_dim, dtypes, target)
+            shown_size: Any = shapes
+            kwargs = move_to(kwargs, target)
+        elif input_data is not None:
+            x, shown_size = prepare_input_data(input_data)
+        else:
+            x, shown_size = None, []
 
-    formatting = FormattingOptions(depth, verbose, columns, col_width, rows_cfg)
-    # The model goes where generated inputs are (and comes back afterwards); input_data is never moved.
-    run_on = target if input_size is not None and device is not None else None
-    summary_list = _collect_rows(
-        model, x, batch_dim, bool(cache_forward_pass), run_on, model_mode, formatting, kwargs
-    )
+        formatting = FormattingOptions(depth, verbose, columns, col_width, rows_cfg)
+        # The model goes where generated inputs are (and comes back afterwards); input_data is never moved.
+        run_on = target if input_size is not None and device is not None else None
+        summary_list = _collect_rows(
+            model, x, batch_dim, bool(cache_forward_pass), run_on, model_mode, formatting, kwargs
+        )
     total_input = None if x is None else total_input_bytes(x)  # None without input, as torchinfo
     stats = ModelStatistics(summary_list, shown_size, total_input, formatting)
     if verbose > Verbosity.QUIET:

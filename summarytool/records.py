@@ -179,12 +179,12 @@ class LayerInfo:
         return f"{leftover:,}" if leftover > 0 else "--"
 
     def macs_to_str(self, reached_max_depth: bool) -> str:
-        if self.macs <= 0:
-            return "--"
+        """Leaf rows show their own mult-adds; a collapsed row (at max depth) its leaves' sum."""
         if self.is_leaf_layer:
-            return f"{self.macs:,}"
+            return f"{self.macs:,}" if self.macs > 0 else "--"
         if reached_max_depth:
-            return f"{self.leaf_macs():,}"
+            total = self.leaf_macs()
+            return f"{total:,}" if total > 0 else "--"
         return "--"
 
     def params_percent(self, total_params: int, reached_max_depth: bool, precision: int = 2) -> str:

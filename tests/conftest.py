@@ -6,10 +6,6 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-# CPython's overhead of one storage object, which torchinfo's "Input size" includes (64 B on 3.11,
-# 56 B on 3.13); measured here so golden tables hold on every Python version.
-STORAGE_OVERHEAD = sys.getsizeof(torch.empty(0).untyped_storage())
-
 
 @pytest.fixture(autouse=True)
 def _fresh_state():

@@ -8,12 +8,27 @@ Here everything is put back, also when the forward pass raises.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import TracebackType
 
 import torch
 from torch import nn
 
 from summarytool.analysis.params import is_lazy
+
+
+@contextmanager
+def preserved_rng() -> Iterator[None]:
+    """Random inputs and dropout draw from the global generators; give their state back after."""
+    cpu = torch.get_rng_state()
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+    try:
+        yield
+    finally:
+        torch.set_rng_state(cpu)
+        if cuda is not None:
+            torch.cuda.set_rng_state_all(cuda)
 
 
 def _entry(table: object, name: str) -> object:
@@ -44,8 +59,6 @@ class ModelStateGuard:
                     # A lazy parameter is written by its first forward pass: that is its design.
                     version = None if is_lazy(p) else p._version
                     self._params.append((m, name, p, p.data, version, p.requires_grad))
-        self._rng_cpu = torch.get_rng_state()
-        self._rng_cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
         self._moved = self.target_device is not None and self._needs_move()
         if self._moved:
             self.model.to(self.target_device)
@@ -66,11 +79,12 @@ class ModelStateGuard:
             m.training = flag
         written = 0
         with torch.no_grad():
-            for m, name, original, version, saved in self._buffers:
+            for m, name, original, _version, saved in self._buffers:
                 if _entry(m._buffers, name) is not original:
                     m._buffers[name] = original
-                if original._version != version:
-                    original.copy_(saved)
+                # Always copied back: kernels such as batch_norm update running statistics
+                # without bumping the tensor's version counter.
+                original.copy_(saved)
             for m, name, p, data, version, requires_grad in self._params:
                 if _entry(m._parameters, name) is not p:
                     m._parameters[name] = p
@@ -80,9 +94,6 @@ class ModelStateGuard:
                     p.requires_grad_(requires_grad)
                 if version is not None and p._version != version:
                     written += 1
-        torch.set_rng_state(self._rng_cpu)
-        if self._rng_cuda is not None:
-            torch.cuda.set_rng_state_all(self._rng_cuda)
         if written:
             warnings.warn(
                 f"The model's forward pass wrote to {written} parameter(s) in place; summarytool never "
