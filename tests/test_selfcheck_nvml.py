@@ -4,8 +4,10 @@ on what the real query code reads, and the exit codes of whole runs that a CPU-o
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from types import SimpleNamespace
 
 import pynvml
@@ -270,3 +272,14 @@ def test_cli_strict_turns_a_minor_driver_warn_into_exit_1(
     assert code == 1 and doc["verdict"] == "FAIL"
     driver = [f for s in doc["sections"] for f in s["findings"] if f["check"] == "driver-cuda"][0]
     assert driver["verdict"] == "FAIL" and driver["strict_escalated"] is True
+
+
+def test_nvidia_smi_text_is_shown_as_is(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    line = "| NVIDIA-SMI 580.105.08   Driver Version: 580.105.08   CUDA Version: 13.0 |"
+    script = tmp_path / "nvidia-smi"
+    script.write_text(f"#!/bin/sh\necho '{line}'\n")
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ.get('PATH', '')}")
+    assert nvml.nvidia_smi_text() == line
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert nvml.nvidia_smi_text() is None

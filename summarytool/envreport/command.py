@@ -15,6 +15,7 @@ import sys
 from typing import Any
 
 from summarytool.envreport import collect, drift, lockfile
+from summarytool.selfcheck.command import emit
 
 SCHEMA = "summarytool.env/1"
 EXIT_DRIFT = 1
@@ -128,5 +129,5 @@ def run(args: argparse.Namespace) -> int:
     if lock is not None:
         result = drift.compare(env.installed(), lock, tuple(drift.DEFAULT_IGNORED) + tuple(args.ignore))
     exit_code = EXIT_DRIFT if args.strict and result is not None and result.has_drift else 0
-    print(json.dumps(to_dict(env, result, exit_code), indent=2) if args.json else render_text(env, result))
+    emit(json.dumps(to_dict(env, result, exit_code), indent=2) if args.json else render_text(env, result))
     return exit_code

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from summarytool.selfcheck import reference
@@ -47,5 +48,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"summarytool selfcheck: {exc}", file=sys.stderr)
         return EXIT_USAGE
     report = run_selfcheck(allow_cpu=args.allow_cpu, strict=args.strict, reference_name=args.reference)
-    print(report.to_json() if args.json else report.to_text())
+    emit(report.to_json() if args.json else report.to_text())
     return report.exit_code
+
+
+def emit(text: str) -> None:
+    """Print the report, tolerating a reader that stopped early (`| head`): the exit code still counts."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())

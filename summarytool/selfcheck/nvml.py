@@ -145,7 +145,7 @@ def query() -> NvmlInfo:
             pass
 
 
-def nvidia_smi_text(timeout_s: float = 10.0) -> str | None:
+def nvidia_smi_text(timeout_s: float = 5.0) -> str | None:
     """The output of `nvidia-smi`, for people who know that table; shown as is and never parsed."""
     binary = shutil.which("nvidia-smi")
     if binary is None:

@@ -79,9 +79,12 @@ def _exact_cudnn(device: Any) -> Iterator[None]:
 def _fp32_matmul_tolerance(device: Any) -> float:
     import torch
 
-    reduced = torch.get_float32_matmul_precision() != "highest"
-    if device.type == "cuda":
-        reduced = reduced or bool(torch.backends.cuda.matmul.allow_tf32)
+    try:
+        reduced = torch.get_float32_matmul_precision() != "highest"
+        if device.type == "cuda":
+            reduced = reduced or bool(torch.backends.cuda.matmul.allow_tf32)
+    except RuntimeError:  # torch refuses to read TF32 state set through both its old and new APIs
+        reduced = True
     return TOL_FP32_REDUCED if reduced else TOL_FP32
 
 
