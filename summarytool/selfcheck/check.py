@@ -44,7 +44,7 @@ def nvml_section(info: nvml_mod.NvmlInfo, smi: str | None) -> Section:
             f"driver {info.driver_version}; newest CUDA it supports: {info.cuda_driver_version_str}"
         )
         for g in info.gpus:
-            temp = "n/a" if g.temperature_c is None else f"{g.temperature_c} C"
+            temp = "temperature n/a" if g.temperature_c is None else f"{g.temperature_c} C"
             util = "n/a" if g.utilization_gpu_pct is None else f"{g.utilization_gpu_pct}%"
             mem_util = "n/a" if g.utilization_memory_pct is None else f"{g.utilization_memory_pct}%"
             section.lines.append(
