@@ -41,3 +41,77 @@ bench: venv ## the speed benchmark against torchinfo (prints a table)
 
 clean: ## remove the venv and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache build dist *.egg-info
+
+# ---- the workstation image (see Dockerfile, image/, docker-compose.yml) -------------------------------
+IMAGE ?= summarytool-workstation
+TAG ?= latest
+BASE_IMAGE ?= nvidia/cuda:12.8.1-base-ubuntu24.04
+DOCKER ?= docker
+COMPOSE ?= $(DOCKER) compose
+COMPOSE_CPU := $(COMPOSE) -f docker-compose.yml -f docker-compose.cpu.yml
+REGISTRY ?=
+IMAGE_TOOLS := build/image-tools
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+
+.PHONY: build run run-cpu stop logs shell ssh selfcheck lock pin-base lint-image test-image push image-size
+
+$(IMAGE_TOOLS)/.installed: requirements/image-test.txt
+	$(PYTHON) -m venv $(IMAGE_TOOLS)
+	$(IMAGE_TOOLS)/bin/pip install --quiet -r requirements/image-test.txt
+	touch $@
+
+build: ## build the workstation image (IMAGE, TAG, BASE_IMAGE can be set)
+	$(DOCKER) build --build-arg BASE_IMAGE=$(BASE_IMAGE) --build-arg VERSION=$(VERSION) \
+	  --build-arg REVISION=$$(git rev-parse HEAD 2>/dev/null || echo unknown) \
+	  --build-arg CREATED=$$(date -u +%Y-%m-%dT%H:%M:%SZ) \
+	  --build-arg SOURCE=$$(git remote get-url origin 2>/dev/null || echo unknown) \
+	  -t $(IMAGE):$(TAG) .
+
+run: ## start the workstation with docker compose (GPU; settings in .env, see .env.example)
+	IMAGE=$(IMAGE) TAG=$(TAG) $(COMPOSE) up -d
+	@echo "JupyterLab: http://localhost:$${JUPYTER_PORT:-8888}  (token: JUPYTER_TOKEN, or 'make logs')"
+	@echo "SSH:        ssh -p $${SSH_PORT:-2222} dev@localhost"
+
+run-cpu: ## start the workstation without a GPU (compose CPU variant)
+	IMAGE=$(IMAGE) TAG=$(TAG) $(COMPOSE_CPU) up -d
+
+stop: ## stop the workstation (volumes are kept)
+	$(COMPOSE) down
+
+logs: ## follow the workstation's log (self-check report, Jupyter token, SSH fingerprints)
+	$(COMPOSE) logs -f workstation
+
+shell: ## a bash shell as dev inside the running workstation
+	$(COMPOSE) exec -u dev workstation bash -l
+
+ssh: ## ssh into the running workstation as dev
+	ssh -p $${SSH_PORT:-2222} dev@localhost
+
+selfcheck: ## run summarytool selfcheck in a fresh container with all GPUs
+	$(DOCKER) run --rm --gpus all -e SELFCHECK=off $(IMAGE):$(TAG) summarytool selfcheck
+
+lock: $(IMAGE_TOOLS)/.installed ## regenerate requirements/image.lock (hashes, from PyPI) from requirements/image.in
+	$(IMAGE_TOOLS)/bin/uv pip compile requirements/image.in --universal --python-version 3.11 \
+	  --generate-hashes --index-url https://pypi.org/simple --no-config \
+	  --custom-compile-command 'make lock' -o requirements/image.lock
+
+pin-base: ## resolve the base image's tag to a digest and pin it in the Dockerfile (needs the registry)
+	$(PYTHON) image/pin_base.py
+
+lint-image: $(IMAGE_TOOLS)/.installed ## hadolint, shellcheck, compose validation
+	$(IMAGE_TOOLS)/bin/hadolint Dockerfile
+	$(IMAGE_TOOLS)/bin/shellcheck image/*.sh
+	$(IMAGE_TOOLS)/bin/docker-compose -f docker-compose.yml config -q
+	$(IMAGE_TOOLS)/bin/docker-compose -f docker-compose.yml -f docker-compose.cpu.yml config -q
+
+test-image: venv $(IMAGE_TOOLS)/.installed ## build and test the real image (needs a Docker engine; see image/ci-prepare.sh)
+	PATH=$(CURDIR)/$(IMAGE_TOOLS)/bin:$$PATH $(PY) -m pytest -q -m image tests/image
+
+image-size: ## print the image's size: uncompressed, and compressed as pushed (docker save | gzip)
+	@echo "uncompressed: $$($(DOCKER) image inspect $(IMAGE):$(TAG) --format '{{.Size}}') bytes"
+	@echo "compressed:   $$($(DOCKER) save $(IMAGE):$(TAG) | gzip -1 | wc -c) bytes"
+
+push: ## tag and push the image: make push REGISTRY=registry.example.com/team
+	@test -n "$(REGISTRY)" || { echo "usage: make push REGISTRY=host/namespace"; exit 2; }
+	$(DOCKER) tag $(IMAGE):$(TAG) $(REGISTRY)/$(IMAGE):$(TAG)
+	$(DOCKER) push $(REGISTRY)/$(IMAGE):$(TAG)

@@ -91,10 +91,8 @@ selfcheck() {
   read -r -a extra <<<"${SELFCHECK_ARGS:-}"
   log "self-check (SELFCHECK=$mode): summarytool selfcheck ${extra[*]}"
   "${AS_DEV[@]}" summarytool selfcheck "${extra[@]}" >&2 || rc=$?
-  if ((rc == 0)); then
-    log "environment check: summarytool env --against $LOCK"
-    "${AS_DEV[@]}" summarytool env --against "$LOCK" >&2 || rc=$?
-  fi
+  log "environment check: summarytool env --against $LOCK"
+  "${AS_DEV[@]}" summarytool env --against "$LOCK" >&2 || ((rc)) || rc=$?
   if ((rc != 0)); then
     if [[ $mode == strict ]]; then
       log "self-check failed (exit $rc): stopping, SELFCHECK=strict"
