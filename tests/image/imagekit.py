@@ -89,6 +89,24 @@ def context_files() -> list[str]:
     return [f for f in out.split("\0") if f and (REPO / f).is_file()]
 
 
+def make_context(dest: Path, ca_pem: bytes) -> Path:
+    """A build context as a clean checkout would give, plus `ca_pem` as certs/TEST_CA_NAME."""
+    for name in context_files():
+        (dest / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, dest / name)
+    (dest / "certs").mkdir(exist_ok=True)
+    (dest / "certs" / TEST_CA_NAME).write_bytes(ca_pem)
+    return dest
+
+
+def build_args() -> list[str]:
+    args = ["build", "--label", LABEL, "--build-arg", "REVISION=test"]
+    base = os.environ.get("IMAGE_TEST_BASE")
+    if base:
+        args += ["--build-arg", f"BASE_IMAGE={base}"]
+    return args
+
+
 def ca_for_test() -> bytes:
     """A CA certificate to put into certs/: this machine's extra CA if it has one (it is also what makes
     pip work behind this machine's proxy), else a freshly made self-signed one."""
