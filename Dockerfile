@@ -60,6 +60,8 @@ RUN python3 -m venv /opt/venv \
 # Container plumbing: entrypoint, health check, sshd and Jupyter configuration.
 COPY image/sshd_config /etc/ssh/sshd_config
 COPY image/jupyter_server_config.py /etc/jupyter/jupyter_server_config.py
+# No news or update checks from the workstation (users can turn them on in Settings).
+COPY image/jupyterlab-overrides.json /opt/venv/share/jupyter/lab/settings/overrides.json
 COPY image/ssh_env.py /opt/summarytool/ssh_env.py
 COPY image/entrypoint.sh /usr/local/bin/entrypoint.sh
 COPY image/healthcheck.sh /usr/local/bin/healthcheck.sh
