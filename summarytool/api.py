@@ -11,8 +11,9 @@ import torch
 from torch import nn
 
 from summarytool.analysis.hierarchy import insert_missing_ancestors, link_rows, mark_recursive
-from summarytool.capture.guard import ModelStateGuard, preserved_rng
-from summarytool.capture.hooks import CallRecorder, ModuleFacts, is_scripted, new_row, static_rows
+from summarytool.analysis.module_facts import ModuleFacts
+from summarytool.capture.guard import ModelStateGuard, paused_gc, preserved_rng
+from summarytool.capture.hooks import CallRecorder, is_scripted, new_row, static_rows
 from summarytool.capture.registry import ModuleRegistry
 from summarytool.enums import (
     DEFAULT_COLUMN_NAMES,
@@ -77,10 +78,11 @@ def summary(
     if verbose is None:
         verbose = 0 if getattr(sys, "ps1", None) else 1
     _validate(input_data, input_size, columns, col_width, verbose, depth)
-    target = _resolve_device(model, device, input_size)
-    _warn_half(dtypes, input_size, target)
-
-    with preserved_rng():
+    # A pass creates many small objects; cyclic garbage collections would dominate its time.
+    with paused_gc(), preserved_rng():
+        registry = ModuleRegistry(model, model.__class__.__name__)
+        target = _resolve_device(registry, device, input_size)
+        _warn_half(dtypes, input_size, target)
         if input_size is not None:
             shapes = normalize_input_size(input_size)
             x: Any = make_inputs(shapes, batch_dim, dtypes, target)
@@ -94,11 +96,12 @@ def summary(
         formatting = FormattingOptions(depth, verbose, columns, col_width, rows_cfg)
         # The model goes where generated inputs are (and comes back afterwards); input_data is never moved.
         run_on = target if input_size is not None and device is not None else None
-        summary_list = _collect_rows(
-            model, x, batch_dim, bool(cache_forward_pass), run_on, model_mode, formatting, kwargs
+        summary_list, facts = _collect_rows(
+            model, registry, x, batch_dim, bool(cache_forward_pass), run_on, model_mode, formatting, kwargs
         )
-    total_input = None if x is None else total_input_bytes(x)  # None without input, as torchinfo
-    stats = ModelStatistics(summary_list, shown_size, total_input, formatting)
+        total_input = None if x is None else total_input_bytes(x)  # None without input, as torchinfo
+        totals = facts.stats(model) if facts is not None else None
+        stats = ModelStatistics(summary_list, shown_size, total_input, formatting, param_totals=totals)
     if verbose > Verbosity.QUIET:
         print(stats)
     return stats
@@ -144,14 +147,15 @@ def _validate(
         )
 
 
-def _resolve_device(model: nn.Module, device: Any, input_size: Any) -> torch.device:
+def _resolve_device(registry: ModuleRegistry, device: Any, input_size: Any) -> torch.device:
     """Where generated inputs go: the given device, else the parameters', else the accelerator, else CPU."""
     if device is not None:
         return torch.device(device)
-    for p in model.parameters():
-        return p.device
-    for b in model.buffers():
-        return b.device
+    for table in ("_parameters", "_buffers"):
+        for place in registry.in_order:
+            for t in getattr(place.module, table).values():
+                if t is not None:
+                    return t.device
     accel = getattr(torch, "accelerator", None)
     if accel is not None and input_size is not None and accel.is_available():
         current = accel.current_accelerator()
@@ -179,6 +183,7 @@ def _warn_half(dtypes: Any, input_size: Any, device: torch.device) -> None:
 
 def _collect_rows(
     model: nn.Module,
+    registry: ModuleRegistry,
     x: Any,
     batch_dim: int | None,
     use_cache: bool,
@@ -186,12 +191,11 @@ def _collect_rows(
     mode: Mode,
     formatting: FormattingOptions,
     kwargs: dict[str, Any],
-) -> list[LayerInfo]:
+) -> tuple[list[LayerInfo], ModuleFacts | None]:
     name = model.__class__.__name__
     if use_cache and name in _cached_forward_pass:
-        return _cached_forward_pass[name]
-    registry = ModuleRegistry(model, name)
-    facts = ModuleFacts()
+        return _cached_forward_pass[name], None
+    facts = ModuleFacts(registry)
     if x is None or is_scripted(model):
         if x is not None:
             _run_forward(model, x, kwargs, mode, device, None, registry, facts)
@@ -203,7 +207,7 @@ def _collect_rows(
     link_rows(rows)
     if use_cache:
         _cached_forward_pass[name] = rows
-    return rows
+    return rows, facts
 
 
 def _run_forward(
@@ -219,7 +223,7 @@ def _run_forward(
 ) -> list[LayerInfo]:
     recorder = CallRecorder(registry, facts, batch_dim)
     try:
-        with ModelStateGuard(model, device), torch.no_grad():
+        with ModelStateGuard(model, device, registry.modules), torch.no_grad():
             if mode == Mode.TRAIN:
                 model.train()
             elif mode == Mode.EVAL:

@@ -22,6 +22,8 @@ class ModelStatistics:
         input_size: Any,
         total_input_size: int | None,
         formatting: FormattingOptions,
+        *,
+        param_totals: param_analysis.ParamStats | None = None,
     ) -> None:
         self.summary_list = summary_list
         self.input_size = input_size
@@ -36,7 +38,8 @@ class ModelStatistics:
                     # x2: the backward pass keeps a gradient of the same size.
                     self.total_output_bytes += 2 * info.output_bytes
         if summary_list:
-            root = param_analysis.module_param_stats(summary_list[0].module)
+            # Every parameter of the root counted once (tied weights too), as torchinfo main does.
+            root = param_totals or param_analysis.module_param_stats(summary_list[0].module)
             self.total_params = root.count
             self.trainable_params = root.trainable
             self.total_param_bytes = root.nbytes

@@ -19,8 +19,19 @@ def class_name_of(module: nn.Module) -> str:
     return module._get_name()
 
 
+_MISSING = object()
+
+
+def _attr(module: nn.Module, name: str) -> Any:
+    """An instance attribute without nn.Module's slow __getattr__ fallback (None when absent)."""
+    value = module.__dict__.get(name, _MISSING)
+    if value is _MISSING:
+        return getattr(module, name, None) if hasattr(type(module), name) else None
+    return value
+
+
 def kernel_size_of(module: nn.Module) -> int | list[int] | None:
-    k = getattr(module, "kernel_size", None)
+    k = _attr(module, "kernel_size")
     if k is None:
         return None
     if isinstance(k, Iterable):
@@ -31,7 +42,7 @@ def kernel_size_of(module: nn.Module) -> int | list[int] | None:
 
 
 def groups_of(module: nn.Module) -> int | None:
-    g = getattr(module, "groups", None)
+    g = _attr(module, "groups")
     return int(g) if isinstance(g, int) else None
 
 
@@ -53,7 +64,7 @@ class LayerInfo:
         self.depth_index: int | None = None
         self.parent_info = parent_info
         self.executed = False
-        self.is_leaf_layer = not any(True for _ in module.children())
+        self.is_leaf_layer = not any(m is not None for m in module._modules.values())
         self.is_recursive = False
         self.contains_lazy_param = False
         # Where it sits in the model: "encoder.layers.0.linear1" ("" for the root).
@@ -80,6 +91,19 @@ class LayerInfo:
 
     def __repr__(self) -> str:
         return f"{self.class_name}: {self.depth}"
+
+    @classmethod
+    def from_template(
+        cls, template: dict[str, Any], var_name: str, depth: int, parent_info: LayerInfo | None
+    ) -> LayerInfo:
+        """A fresh row from the attributes of another row of the same module (one dict copy)."""
+        row = cls.__new__(cls)
+        attrs = row.__dict__
+        attrs.update(template)
+        attrs["var_name"] = var_name
+        attrs["depth"] = depth
+        attrs["parent_info"] = parent_info
+        return row
 
     # ----- parameters -------------------------------------------------------------------
     def calculate_num_params(self) -> None:

@@ -62,6 +62,12 @@ def io_shape(obj: Any, batch_dim: int | None = None) -> tuple[list[int], int]:
         return [], 0
     if isinstance(obj, torch.Tensor):
         return list(obj.shape), obj.element_size()
+    if type(obj) is tuple and obj and isinstance(obj[0], torch.Tensor):  # the usual (args) tuple: fast path
+        first = obj[0]
+        size = list(first.shape)
+        if batch_dim is not None and batch_dim < len(size):
+            size[batch_dim] = 1
+        return size, first.element_size()
     dist = _distribution_shape(obj)
     if dist is not None:
         return dist

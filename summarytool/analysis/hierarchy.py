@@ -18,20 +18,35 @@ def insert_missing_ancestors(
     """Add rows for containers that never ran but hold rows that did.
 
     ModuleList/ModuleDict have no forward, and a Sequential can be iterated instead of
-    called; their children's rows still belong under them. A container row is added
-    whenever the structural ancestor of a row is not the one currently open at that depth.
+    called; their children's rows still belong under them. `open_path[d]` is the module of
+    the row shown last at depth d (deeper entries are dropped when a shallower row shows),
+    so a row whose structural parent is open needs nothing, and otherwise the missing
+    ancestors are found by walking up to the first open one.
     """
     out: list[LayerInfo] = []
-    open_at: dict[int, int] = {}  # depth -> id(module) of the row last shown there
+    open_path: list[int] = []
     for row in rows:
         place: Placement | None = getattr(row, "_placement", None)
-        if place is not None and row.depth > 1:
-            for anc in place.ancestors():
-                if open_at.get(anc.depth) != id(anc.module):
-                    out.append(make_row(anc))
-                    open_at[anc.depth] = id(anc.module)
+        depth = row.depth
+        if place is not None and depth > 1:
+            missing = []
+            anc = place.parent
+            while anc is not None and anc.depth > 0:
+                if anc.depth < len(open_path) and open_path[anc.depth] == id(anc.module):
+                    break
+                missing.append(anc)
+                anc = anc.parent
+            for anc in reversed(missing):
+                out.append(make_row(anc))
+                del open_path[anc.depth :]
+                while len(open_path) < anc.depth:
+                    open_path.append(0)
+                open_path.append(id(anc.module))
         out.append(row)
-        open_at[row.depth] = id(row.module)
+        del open_path[depth:]
+        while len(open_path) < depth:
+            open_path.append(0)
+        open_path.append(id(row.module))
     return out
 
 

@@ -7,6 +7,7 @@ Here everything is put back, also when the forward pass raises.
 
 from __future__ import annotations
 
+import gc
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,6 +32,18 @@ def preserved_rng() -> Iterator[None]:
             torch.cuda.set_rng_state_all(cuda)
 
 
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """No cyclic collections while rows are built (reference counting still frees memory)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def _entry(table: object, name: str) -> object:
     """`table[name]` or None; ScriptModules expose their tables through a wrapper without .get()."""
     try:
@@ -40,12 +53,18 @@ def _entry(table: object, name: str) -> object:
 
 
 class ModelStateGuard:
-    def __init__(self, model: nn.Module, target_device: torch.device | None = None) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        target_device: torch.device | None = None,
+        modules: list[nn.Module] | None = None,
+    ) -> None:
         self.model = model
         self.target_device = target_device
+        self.modules = modules
 
     def __enter__(self) -> ModelStateGuard:
-        modules = list(self.model.modules())
+        modules = self.modules if self.modules is not None else list(self.model.modules())
         self._training = [(m, m.training) for m in modules]
         self._buffers = []
         self._params = []
@@ -58,16 +77,17 @@ class ModelStateGuard:
                 if p is not None:
                     # A lazy parameter is written by its first forward pass: that is its design.
                     version = None if is_lazy(p) else p._version
-                    self._params.append((m, name, p, p.data, version, p.requires_grad))
-        self._moved = self.target_device is not None and self._needs_move()
-        if self._moved:
-            self.model.to(self.target_device)
-        return self
-
-    def _needs_move(self) -> bool:
+                    self._params.append((m, name, p, version, p.requires_grad))
         dev = self.target_device
-        tensors = [entry[3] for entry in self._params] + [entry[2] for entry in self._buffers]
-        return any(t.device != dev for t in tensors)
+        self._moved_data = []
+        if dev is not None and any(
+            entry[2].device != dev
+            for entry in self._params + self._buffers  # type: ignore[operator]
+        ):
+            # Keep each parameter's storage so it can be put back exactly after the pass.
+            self._moved_data = [(entry[2], entry[2].data) for entry in self._params]
+            self.model.to(dev)
+        return self
 
     def __exit__(
         self,
@@ -85,11 +105,11 @@ class ModelStateGuard:
                 # Always copied back: kernels such as batch_norm update running statistics
                 # without bumping the tensor's version counter.
                 original.copy_(saved)
-            for m, name, p, data, version, requires_grad in self._params:
+            for p, data in self._moved_data:
+                p.data = data  # moved for the pass: put the original storage back
+            for m, name, p, version, requires_grad in self._params:
                 if _entry(m._parameters, name) is not p:
                     m._parameters[name] = p
-                if self._moved:
-                    p.data = data  # moved for the pass: put the original storage back
                 if p.requires_grad != requires_grad:
                     p.requires_grad_(requires_grad)
                 if version is not None and p._version != version:

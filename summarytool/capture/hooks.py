@@ -8,42 +8,30 @@ import torch
 from torch import nn
 from torch.nn.modules import module as nn_module
 
-from summarytool.analysis.macs import torchinfo_macs
-from summarytool.analysis.params import ParamStats, module_param_stats
+from summarytool.analysis.module_facts import ModuleFacts
 from summarytool.capture.registry import ModuleRegistry, Placement
 from summarytool.records import LayerInfo, class_name_of
 from summarytool.shapes import io_shape, numel
 
 
-class ModuleFacts:
-    """Per-module values computed once per summary, however often the module is called."""
-
-    def __init__(self) -> None:
-        self._stats: dict[int, ParamStats] = {}
-        self._macs: dict[tuple[int, tuple[int, ...]], int] = {}
-
-    def stats(self, module: nn.Module, refresh: bool = False) -> ParamStats:
-        key = id(module)
-        if refresh or key not in self._stats:
-            self._stats[key] = module_param_stats(module)
-        return self._stats[key]
-
-    def macs(self, module: nn.Module, class_name: str, output_size: list[int], refresh: bool = False) -> int:
-        key = (id(module), tuple(output_size))
-        if refresh or key not in self._macs:
-            self._macs[key] = torchinfo_macs(module, class_name, output_size)
-        return self._macs[key]
-
-
 def new_row(place: Placement, facts: ModuleFacts, parent: LayerInfo | None) -> LayerInfo:
-    row = LayerInfo(place.var_name, place.module, place.depth, parent)
+    """A row for one call (or listing) of the module at `place`.
+
+    The first row of a module is built from scratch; later ones copy its starting values.
+    """
+    template = facts.row_template(place.module)
+    if template is None:
+        row = LayerInfo(place.var_name, place.module, place.depth, parent)
+        stats = facts.stats(place.module)
+        row.num_params = stats.count
+        row.trainable_params = stats.trainable
+        row.param_bytes = stats.nbytes
+        row.contains_lazy_param = stats.has_lazy
+        facts.remember_first_row(place.module, row)
+    else:
+        row = LayerInfo.from_template(template, place.var_name, place.depth, parent)
     row.qualified_name = place.qualified_name
     row._placement = place  # type: ignore[attr-defined]
-    stats = facts.stats(place.module)
-    row.num_params = stats.count
-    row.trainable_params = stats.trainable
-    row.param_bytes = stats.nbytes
-    row.contains_lazy_param = stats.has_lazy
     return row
 
 
@@ -76,8 +64,10 @@ class CallRecorder:
     def __enter__(self) -> CallRecorder:
         # Opaque to torch.compile: dynamo must not trace the bookkeeping (it cannot, and the
         # recorded rows must describe the real call, not a traced one).
-        pre = torch.compiler.disable(self._pre, recursive=True)
-        post = torch.compiler.disable(self._post, recursive=True)
+        pre, post = self._pre, self._post
+        if self.registry.has_compiled:
+            pre = torch.compiler.disable(pre, recursive=True)
+            post = torch.compiler.disable(post, recursive=True)
         self._handles = [
             nn_module.register_module_forward_pre_hook(pre),
             nn_module.register_module_forward_hook(post),
@@ -97,8 +87,7 @@ class CallRecorder:
     def _pre(self, module: nn.Module, args: Any) -> None:
         if id(module) not in self.registry.by_module:
             return
-        running = [entry[0] for entry in self.stack]
-        place = self.registry.placement_for(module, running)
+        place = self.registry.placement_for(module, self.stack)
         row = new_row(place, self.facts, self._parent_row(place))
         self.rows.append(row)
         self._latest[id(module)] = row
@@ -126,7 +115,7 @@ class CallRecorder:
             row.num_params, row.trainable_params = stats.count, stats.trainable
             row.param_bytes, row.contains_lazy_param = stats.nbytes, stats.has_lazy
             row.class_name = class_name_of(module)
-            row.is_leaf_layer = not any(True for _ in module.children())
+            row.is_leaf_layer = not any(m is not None for m in module._modules.values())
         row.macs = self.facts.macs(module, row.class_name, row.output_size, refresh=refresh)
 
     def failing_call(self) -> tuple[LayerInfo, Any] | None:

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from typing import Any
 
 from torch import nn
 
 
-@dataclass(eq=False)
 class Placement:
     """One position of a module in the `_modules` tree: its attribute name, depth and parent."""
 
-    var_name: str
-    module: nn.Module
-    depth: int
-    parent: Placement | None
-    qualified_name: str
-    order: int = 0
-    children: list[Placement] = field(default_factory=list)
+    __slots__ = ("var_name", "module", "depth", "parent", "qualified_name", "order", "children")
+
+    def __init__(
+        self, var_name: str, module: nn.Module, depth: int, parent: Placement | None, qualified_name: str
+    ) -> None:
+        self.var_name = var_name
+        self.module = module
+        self.depth = depth
+        self.parent = parent
+        self.qualified_name = qualified_name
+        self.order = 0
+        self.children: list[Placement] = []
 
     def ancestors(self) -> list[Placement]:
         """From depth 1 down to the parent (the root, depth 0, is excluded)."""
@@ -43,31 +47,35 @@ class ModuleRegistry:
             place.order = len(self.in_order)
             self.in_order.append(place)
             self.by_module.setdefault(id(place.module), []).append(place)
+            prefix = place.qualified_name + "." if place.qualified_name else ""
+            depth = place.depth + 1
             kids = [
-                Placement(
-                    name,
-                    child,
-                    place.depth + 1,
-                    place,
-                    f"{place.qualified_name}.{name}" if place.qualified_name else name,
-                )
+                Placement(name, child, depth, place, prefix + name)
                 for name, child in place.module._modules.items()
                 if child is not None
             ]
             place.children = kids
             stack.extend(reversed(kids))
-        self.has_shared_modules = any(len(v) > 1 for v in self.by_module.values())
+        self.has_shared_modules = len(self.by_module) != len(self.in_order)
+        self.modules = [places[0].module for places in self.by_module.values()]
+        self.has_compiled = any(
+            type(m).__name__ == "OptimizedModule" or getattr(m, "_compiled_call_impl", None) is not None
+            for m in self.modules
+        )
 
     def __contains__(self, module: nn.Module) -> bool:
         return id(module) in self.by_module
 
-    def placement_for(self, module: nn.Module, running: list[int]) -> Placement:
-        """The placement of a call: the one whose parent is innermost on the running-module stack."""
+    def placement_for(self, module: nn.Module, running: list[tuple[Any, ...]]) -> Placement:
+        """The placement of a call: the one whose parent is innermost on the running-module stack.
+
+        `running` holds the calls in progress, each starting with the id of its module.
+        """
         places = self.by_module[id(module)]
         if len(places) == 1:
             return places[0]
         by_parent = {id(p.parent.module): p for p in places if p.parent is not None}
-        for mod_id in reversed(running):
+        for mod_id, *_ in reversed(running):
             if mod_id in by_parent:
                 return by_parent[mod_id]
         return places[-1]

@@ -1,0 +1,156 @@
+"""Per-module values (parameter counts, torchinfo mult-adds) computed once per summary.
+
+`named_parameters()` walks a module's whole subtree, so asking it for every row costs
+rows x depth. When no module or parameter is shared and nothing is lazy (the common case),
+subtree counts are summed bottom-up over the module tree once instead; otherwise every
+value falls back to the exact, deduplicating walk.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from torch import nn
+
+from summarytool.analysis.macs import torchinfo_macs
+from summarytool.analysis.params import ParamStats, effective_count, is_lazy, module_param_stats
+from summarytool.capture.registry import ModuleRegistry
+
+# What a call fills in: a copied row must start without the first call's values.
+_FRESH_ROW: dict[str, Any] = {
+    "executed": False,
+    "is_recursive": False,
+    "output_bytes": 0,
+    "macs": 0,
+    "output_shapes": [],
+    "depth_index": None,
+    "_rows": None,
+    "_index": 0,
+    "_subtree_end": 0,
+    "_leftover": None,
+    "_leftover_trainable": None,
+    "_leaf_macs": None,
+    "_inner_layers": None,
+}
+
+
+def _weightish(name: str) -> bool:
+    return "weight" in name or "bias" in name
+
+
+@dataclass
+class _Tree:
+    stats: ParamStats
+    exact_wb: int  # direct params named exactly weight/bias: the class-specific mult-add rule
+    weightish: int  # every other param whose (relative) name mentions weight/bias
+
+
+class ModuleFacts:
+    def __init__(self, registry: ModuleRegistry | None = None) -> None:
+        self._stats: dict[int, ParamStats] = {}
+        self._macs: dict[tuple[int, tuple[int, ...]], int] = {}
+        self._tree: dict[int, _Tree] | None = None
+        self._templates: dict[int, dict[str, Any]] = {}
+        self._first_rows: dict[int, Any] = {}
+        if registry is not None:
+            self._tree = _bottom_up(registry)
+
+    def row_template(self, module: nn.Module) -> dict[str, Any] | None:
+        """The attributes a new row of this module starts with, once it has had a first row."""
+        key = id(module)
+        template = self._templates.get(key)
+        if template is None:
+            first = self._first_rows.get(key)
+            if first is None:
+                return None
+            # Built on the second call only: most modules run once and never need one.
+            template = dict(first.__dict__)
+            template.update(_FRESH_ROW)
+            template["input_size"], template["output_size"] = [], []
+            self._templates[key] = template
+        return template
+
+    def remember_first_row(self, module: nn.Module, row: Any) -> None:
+        self._first_rows[id(module)] = row
+
+    def stats(self, module: nn.Module, refresh: bool = False) -> ParamStats:
+        key = id(module)
+        if refresh:
+            self._tree = None  # a lazy module just materialised: subtree sums are stale
+            self._templates.clear()
+            self._first_rows.clear()
+        if self._tree is not None and key in self._tree:
+            return self._tree[key].stats
+        if refresh or key not in self._stats:
+            self._stats[key] = module_param_stats(module)
+        return self._stats[key]
+
+    def macs(self, module: nn.Module, class_name: str, output_size: list[int], refresh: bool = False) -> int:
+        key = (id(module), tuple(output_size))
+        if not refresh and key in self._macs:
+            return self._macs[key]
+        tree = None if self._tree is None else self._tree.get(id(module))
+        if tree is not None and not refresh:
+            value = _macs_from_tree(tree, class_name, output_size)
+        else:
+            value = torchinfo_macs(module, class_name, output_size)
+        self._macs[key] = value
+        return value
+
+
+def _macs_from_tree(tree: _Tree, class_name: str, out: list[int]) -> int:
+    total = 0
+    if tree.exact_wb:
+        if "Conv" in class_name:
+            total += tree.exact_wb * math.prod(out[:1] + out[2:])
+        elif "Linear" in class_name:
+            total += tree.exact_wb * math.prod(out[:-1])
+        else:
+            total += (out[0] if out else 1) * tree.exact_wb
+    if tree.weightish:
+        total += math.prod(out[:2]) * tree.weightish
+    return int(total)
+
+
+def _bottom_up(registry: ModuleRegistry) -> dict[int, _Tree] | None:
+    """Subtree sums for every module, or None when sharing or lazy params make them inexact."""
+    if registry.has_shared_modules:
+        return None
+    seen_params: set[int] = set()
+    direct: dict[int, tuple[ParamStats, int, int]] = {}
+    for place in registry.in_order:
+        module = place.module
+        stats, exact_wb, other = ParamStats(), 0, 0
+        for name, param in module._parameters.items():
+            if param is None:
+                continue
+            if id(param) in seen_params or is_lazy(param):
+                return None
+            seen_params.add(id(param))
+            count, shown = effective_count(module, name, param)
+            stats.count += count
+            stats.nbytes += count * param.element_size()
+            if param.requires_grad:
+                stats.trainable += count
+            if shown in ("weight", "bias"):
+                exact_wb += count
+            elif _weightish(shown):
+                other += count
+        direct[id(module)] = (stats, exact_wb, other)
+
+    trees: dict[int, _Tree] = {}
+    all_weightish: dict[int, int] = {}  # params of the subtree whose name relative to it mentions weight/bias
+    for place in reversed(registry.in_order):  # children before parents
+        module = place.module
+        stats, exact_wb, other = direct[id(module)]
+        total = ParamStats(stats.count, stats.trainable, stats.nbytes)
+        nested = 0
+        for child in place.children:
+            sub = trees[id(child.module)]
+            total.add(sub.stats)
+            nested += sub.stats.count if _weightish(child.var_name) else all_weightish[id(child.module)]
+        trees[id(module)] = _Tree(total, exact_wb, other + nested)
+        all_weightish[id(module)] = exact_wb + other + nested
+    return trees
