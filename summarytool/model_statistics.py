@@ -8,12 +8,13 @@ from summarytool.analysis import params as param_analysis
 from summarytool.enums import Units
 from summarytool.formatting import FormattingOptions
 from summarytool.records import LayerInfo
+from summarytool.render.exports import ExportsMixin
 
 _STEPS = ((1e12, Units.TERABYTES), (1e9, Units.GIGABYTES), (1e6, Units.MEGABYTES), (1e3, Units.KILOBYTES))
 _SCALE = {Units.KILOBYTES: 1e3, Units.MEGABYTES: 1e6, Units.GIGABYTES: 1e9, Units.TERABYTES: 1e12}
 
 
-class ModelStatistics:
+class ModelStatistics(ExportsMixin):
     """Totals over the rows of a summary (torchinfo main's rules: every parameter counted once)."""
 
     def __init__(
