@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -12,12 +13,15 @@ from torch import nn
 
 from summarytool.analysis.hierarchy import insert_missing_ancestors, link_rows, mark_recursive
 from summarytool.analysis.module_facts import ModuleFacts
+from summarytool.capture.dry_run import meta_copy, needs_copy, to_meta
 from summarytool.capture.guard import ModelStateGuard, paused_gc, preserved_rng
 from summarytool.capture.hooks import CallRecorder, is_scripted, new_row, static_rows
+from summarytool.capture.ops import FlopCounter
 from summarytool.capture.registry import ModuleRegistry
 from summarytool.enums import (
     DEFAULT_COLUMN_NAMES,
     DEFAULT_ROW_SETTINGS,
+    FLOP_COLUMNS,
     INPUT_NEEDED_COLUMNS,
     ColumnSettings,
     Mode,
@@ -79,7 +83,10 @@ def summary(
         verbose = 0 if getattr(sys, "ps1", None) else 1
     _validate(input_data, input_size, columns, col_width, verbose, depth)
     # A pass creates many small objects; cyclic garbage collections would dominate its time.
+    dry_run = device is not None and torch.device(device).type == "meta" and has_input
     with paused_gc(), preserved_rng():
+        if dry_run and needs_copy(model):
+            model = meta_copy(model)  # the caller's model is never touched
         registry = ModuleRegistry(model, model.__class__.__name__)
         target = _resolve_device(registry, device, input_size)
         _warn_half(dtypes, input_size, target)
@@ -90,18 +97,33 @@ def summary(
             kwargs = move_to(kwargs, target)
         elif input_data is not None:
             x, shown_size = prepare_input_data(input_data)
+            if dry_run:
+                x = to_meta(x)
         else:
             x, shown_size = None, []
 
         formatting = FormattingOptions(depth, verbose, columns, col_width, rows_cfg)
         # The model goes where generated inputs are (and comes back afterwards); input_data is never moved.
         run_on = target if input_size is not None and device is not None else None
-        summary_list, facts = _collect_rows(
-            model, registry, x, batch_dim, bool(cache_forward_pass), run_on, model_mode, formatting, kwargs
+        count_flops = dry_run or bool(FLOP_COLUMNS & set(columns))
+        capture = _collect_rows(
+            model,
+            registry,
+            x,
+            batch_dim,
+            bool(cache_forward_pass),
+            run_on,
+            model_mode,
+            formatting,
+            kwargs,
+            count_flops,
         )
+        summary_list, facts = capture.rows, capture.facts
         total_input = None if x is None else total_input_bytes(x)  # None without input, as torchinfo
         totals = facts.stats(model) if facts is not None else None
-        stats = ModelStatistics(summary_list, shown_size, total_input, formatting, param_totals=totals)
+        stats = ModelStatistics(
+            summary_list, shown_size, total_input, formatting, param_totals=totals, flop_counter=capture.flops
+        )
     if verbose > Verbosity.QUIET:
         print(stats)
     return stats
@@ -181,6 +203,15 @@ def _warn_half(dtypes: Any, input_size: Any, device: torch.device) -> None:
         )
 
 
+class _Capture:
+    """What one summary run observed: the rows, per-module facts and the FLOP counter (if any)."""
+
+    def __init__(self, rows: list[LayerInfo], facts: ModuleFacts | None, flops: FlopCounter | None) -> None:
+        self.rows = rows
+        self.facts = facts
+        self.flops = flops
+
+
 def _collect_rows(
     model: nn.Module,
     registry: ModuleRegistry,
@@ -191,23 +222,41 @@ def _collect_rows(
     mode: Mode,
     formatting: FormattingOptions,
     kwargs: dict[str, Any],
-) -> tuple[list[LayerInfo], ModuleFacts | None]:
+    count_flops: bool = False,
+) -> _Capture:
     name = model.__class__.__name__
     if use_cache and name in _cached_forward_pass:
-        return _cached_forward_pass[name], None
+        return _Capture(_cached_forward_pass[name], None, None)
     facts = ModuleFacts(registry)
+    recorder = CallRecorder(registry, facts, batch_dim, count_flops)
+    counter = FlopCounter(recorder.stack) if count_flops else None
     if x is None or is_scripted(model):
         if x is not None:
-            _run_forward(model, x, kwargs, mode, device, None, registry, facts)
+            _run_forward(model, x, kwargs, mode, device, recorder, counter)
         rows = static_rows(registry, facts)
     else:
-        rows = _run_forward(model, x, kwargs, mode, device, batch_dim, registry, facts, formatting)
+        rows = _run_forward(model, x, kwargs, mode, device, recorder, counter, formatting)
         rows = insert_missing_ancestors(rows, lambda place: new_row(place, facts, None))
     mark_recursive(rows)
     link_rows(rows)
+    if counter is not None:
+        _sum_flops_of_rows_that_never_ran(rows)
     if use_cache:
         _cached_forward_pass[name] = rows
-    return rows, facts
+    return _Capture(rows, facts, counter)
+
+
+def _sum_flops_of_rows_that_never_ran(rows: list[LayerInfo]) -> None:
+    """A container that never ran (a ModuleList) shows the FLOPs of the rows directly under it."""
+    for row in reversed(rows):
+        if row.flops is not None:
+            continue
+        total, uncounted = 0, 0
+        for child in row.children:
+            if child.depth == row.depth + 1:
+                total += child.flops or 0
+                uncounted += child.flops_uncounted
+        row.flops, row.flops_uncounted = total, uncounted
 
 
 def _run_forward(
@@ -216,19 +265,17 @@ def _run_forward(
     kwargs: dict[str, Any],
     mode: Mode,
     device: torch.device | None,
-    batch_dim: int | None,
-    registry: ModuleRegistry,
-    facts: ModuleFacts,
+    recorder: CallRecorder,
+    counter: FlopCounter | None,
     formatting: FormattingOptions | None = None,
 ) -> list[LayerInfo]:
-    recorder = CallRecorder(registry, facts, batch_dim)
     try:
-        with ModelStateGuard(model, device, registry.modules), torch.no_grad():
+        with ModelStateGuard(model, device, recorder.registry.modules), torch.no_grad():
             if mode == Mode.TRAIN:
                 model.train()
             elif mode == Mode.EVAL:
                 model.eval()
-            with recorder, warnings.catch_warnings():
+            with recorder, warnings.catch_warnings(), counter or contextlib.nullcontext():
                 # Our hooks are global; torch warns that they also fire for torch.compile's wrapper,
                 # which is exactly the row torchinfo shows (OptimizedModule above the model).
                 warnings.filterwarnings(
@@ -241,6 +288,13 @@ def _run_forward(
     except Exception as exc:
         raise _failure(exc, recorder, x, formatting) from exc
     return recorder.rows
+
+
+def _is_data_dependent_on_meta(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return "meta" in text and any(
+        key in text for key in ("item()", "nonzero", "data-dependent", "copy out of meta", "data dependent")
+    )
 
 
 def _failure(
@@ -266,6 +320,12 @@ def _failure(
         )
     else:
         head = f"Failed to run summarytool: {type(exc).__name__}: {exc}"
+    if _is_data_dependent_on_meta(exc):
+        head += (
+            "\nThis op needs real tensor values (.item(), nonzero, boolean masks, data-dependent shapes), "
+            "which a dry run on the meta device does not have. Summarise on a real device with a small "
+            "input instead (e.g. device='cpu', batch 1), or move the data-dependent step out of forward()."
+        )
     message = f"{head}\nExecuted layers up to: {executed}"
     if partial is not None and formatting is not None and formatting.verbose:
         print(f"summarytool: the forward pass failed in {cls} ({where}); the rows that ran:", file=sys.stderr)

@@ -17,6 +17,9 @@ class ColumnSettings(str, Enum):
     PARAMS_PERCENT = "params_percent"
     MULT_ADDS = "mult_adds"
     TRAINABLE = "trainable"
+    # Beyond torchinfo: FLOPs counted at the ATen-op level (matmul, attention, functional ops too).
+    FLOPS = "flops"
+    BACKWARD_FLOPS = "backward_flops"
 
 
 @unique
@@ -63,5 +66,12 @@ DEFAULT_COLUMN_NAMES: tuple[ColumnSettings, ...] = (ColumnSettings.OUTPUT_SIZE, 
 DEFAULT_ROW_SETTINGS: frozenset[RowSettings] = frozenset({RowSettings.DEPTH})
 # Columns that only a forward pass can fill.
 INPUT_NEEDED_COLUMNS: frozenset[ColumnSettings] = frozenset(
-    {ColumnSettings.INPUT_SIZE, ColumnSettings.OUTPUT_SIZE, ColumnSettings.MULT_ADDS}
+    {
+        ColumnSettings.INPUT_SIZE,
+        ColumnSettings.OUTPUT_SIZE,
+        ColumnSettings.MULT_ADDS,
+        ColumnSettings.FLOPS,
+        ColumnSettings.BACKWARD_FLOPS,
+    }
 )
+FLOP_COLUMNS: frozenset[ColumnSettings] = frozenset({ColumnSettings.FLOPS, ColumnSettings.BACKWARD_FLOPS})

@@ -20,6 +20,8 @@ HEADER_TITLES: dict[ColumnSettings, str] = {
     ColumnSettings.PARAMS_PERCENT: "Param %",
     ColumnSettings.MULT_ADDS: "Mult-Adds",
     ColumnSettings.TRAINABLE: "Trainable",
+    ColumnSettings.FLOPS: "FLOPs",
+    ColumnSettings.BACKWARD_FLOPS: "Backward FLOPs",
 }
 
 LAYER_NAME_WIDTH = 40

@@ -25,6 +25,7 @@ class ModelStatistics(ExportsMixin):
         formatting: FormattingOptions,
         *,
         param_totals: param_analysis.ParamStats | None = None,
+        flop_counter: Any = None,
     ) -> None:
         self.summary_list = summary_list
         self.input_size = input_size
@@ -46,7 +47,18 @@ class ModelStatistics(ExportsMixin):
             self.total_param_bytes = root.nbytes
         else:
             self.total_params = self.trainable_params = self.total_param_bytes = 0
+        # FLOPs: None unless counted (a FLOPs column was asked for, or a dry run).
+        self.total_flops: int | None = None if flop_counter is None else flop_counter.total
+        self.flops_by_op: dict[str, int] = {} if flop_counter is None else dict(flop_counter.by_op)
+        self.flops_uncounted: dict[str, int] = {} if flop_counter is None else dict(flop_counter.uncounted)
         formatting.set_layer_name_width(summary_list)
+
+    @property
+    def total_backward_flops(self) -> int | None:
+        """Estimated FLOPs of the backward pass (2x the forward's matrix products)."""
+        from summarytool.capture.ops import BACKWARD_FACTOR
+
+        return None if self.total_flops is None else BACKWARD_FACTOR * self.total_flops
 
     def __repr__(self) -> str:
         from summarytool.render.text import render_table

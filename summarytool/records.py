@@ -79,6 +79,10 @@ class LayerInfo:
         self.param_bytes = 0
         self.output_bytes = 0
         self.macs = 0
+        # Forward FLOPs of this call, children included (None: not counted in this summary),
+        # and how many heavy ops without a FLOP formula ran inside it.
+        self.flops: int | None = None
+        self.flops_uncounted = 0
         # Filled by the hierarchy analysis: where this row's subtree ends in the summary list,
         # and the values that would otherwise need a scan of every descendant.
         self._rows: list[LayerInfo] | None = None
@@ -127,6 +131,20 @@ class LayerInfo:
     @inner_layers.setter
     def inner_layers(self, value: dict[str, dict[ColumnSettings, Any]]) -> None:
         self._inner_layers = value
+
+    @property
+    def backward_flops(self) -> int | None:
+        """Estimated FLOPs of this call's backward pass (see summarytool.capture.ops)."""
+        from summarytool.capture.ops import BACKWARD_FACTOR
+
+        return None if self.flops is None else BACKWARD_FACTOR * self.flops
+
+    def flops_to_str(self, backward: bool = False) -> str:
+        value = self.backward_flops if backward else self.flops
+        if value is None:
+            return "--"
+        text = f"{value:,}" if value > 0 else "--"
+        return f"{text} *" if self.flops_uncounted else text
 
     @property
     def trainable(self) -> str:

@@ -44,6 +44,8 @@ def test_enum_values() -> None:
         "params_percent",
         "mult_adds",
         "trainable",
+        "flops",  # beyond torchinfo
+        "backward_flops",
     ]
     assert {r.value for r in RowSettings} == {"depth", "var_names", "ascii_only", "hide_recursive_layers"}
     assert {m.value for m in Mode} == {"train", "eval", "same"}

@@ -24,6 +24,8 @@ _FRESH_ROW: dict[str, Any] = {
     "is_recursive": False,
     "output_bytes": 0,
     "macs": 0,
+    "flops": None,
+    "flops_uncounted": 0,
     "output_shapes": [],
     "depth_index": None,
     "_rows": None,

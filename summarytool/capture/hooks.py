@@ -50,8 +50,11 @@ def static_rows(registry: ModuleRegistry, facts: ModuleFacts) -> list[LayerInfo]
 class CallRecorder:
     """Pre-hook opens a row (call order), post-hook fills in shapes, bytes and mult-adds."""
 
-    def __init__(self, registry: ModuleRegistry, facts: ModuleFacts, batch_dim: int | None) -> None:
+    def __init__(
+        self, registry: ModuleRegistry, facts: ModuleFacts, batch_dim: int | None, count_flops: bool = False
+    ) -> None:
         self.registry = registry
+        self.count_flops = count_flops
         self.facts = facts
         self.batch_dim = batch_dim
         self.rows: list[LayerInfo] = []
@@ -89,6 +92,8 @@ class CallRecorder:
             return
         place = self.registry.placement_for(module, self.stack)
         row = new_row(place, self.facts, self._parent_row(place))
+        if self.count_flops:
+            row.flops = 0
         self.rows.append(row)
         self._latest[id(module)] = row
         self.stack.append((id(module), row, args))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from summarytool.enums import ColumnSettings
+from summarytool.enums import FLOP_COLUMNS, ColumnSettings
 
 if TYPE_CHECKING:
     from summarytool.formatting import FormattingOptions
@@ -26,6 +26,8 @@ def row_cells(info: LayerInfo, reached_max_depth: bool, total_params: int) -> di
         ColumnSettings.PARAMS_PERCENT: info.params_percent(total_params, reached_max_depth),
         ColumnSettings.MULT_ADDS: info.macs_to_str(reached_max_depth),
         ColumnSettings.TRAINABLE: _cell(info.trainable),
+        ColumnSettings.FLOPS: info.flops_to_str(),
+        ColumnSettings.BACKWARD_FLOPS: info.flops_to_str(backward=True),
     }
 
 
@@ -66,8 +68,13 @@ def render_table(stats: ModelStatistics) -> str:
     ]
     if stats.input_size:
         total_bytes = stats.total_input + stats.total_output_bytes + stats.total_param_bytes
+        lines.append(f"Total mult-adds{num(stats.total_mult_adds, fmt.macs_units, False)}")
+        if stats.total_flops is not None and FLOP_COLUMNS & set(fmt.col_names):
+            lines.append(f"Total FLOPs{num(stats.total_flops, fmt.macs_units, False)}")
+            lines.append(f"Total backward FLOPs{num(stats.total_backward_flops, fmt.macs_units, False)}")
+            for op, calls in sorted(stats.flops_uncounted.items()):
+                lines.append(f"FLOPs incomplete: {calls:,} calls of {op} not counted (rows marked *)")
         lines += [
-            f"Total mult-adds{num(stats.total_mult_adds, fmt.macs_units, False)}",
             divider,
             f"Input size{num(stats.total_input, fmt.params_size_units, True)}",
             f"Forward/backward pass size{num(stats.total_output_bytes, fmt.params_size_units, True)}",

@@ -1,0 +1,100 @@
+"""Dry runs: device="meta" summarises any model, of any size, without allocating or touching it."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from models import DigitNet, Tower
+from torch import nn
+
+from summarytool import SummaryError, summary
+from summarytool.zoo import LlamaConfig, llama3_70b, llama_decoder, resnet50_like
+
+
+def test_real_model_dry_run_matches_a_real_run_and_leaves_the_model_alone() -> None:
+    model = DigitNet()
+    pointers = {name: p.data_ptr() for name, p in model.named_parameters()}
+    before = {name: p.clone() for name, p in model.state_dict().items()}
+    real = summary(model, (2, 1, 16, 16), col_names=["output_size", "num_params", "flops"], verbose=0)
+    dry = summary(
+        model, (2, 1, 16, 16), device="meta", col_names=["output_size", "num_params", "flops"], verbose=0
+    )
+    assert str(dry).split("Input size")[0] == str(real).split("Input size")[0]
+    assert dry.total_flops == real.total_flops
+    assert all(p.device.type == "cpu" for p in model.parameters())
+    assert {name: p.data_ptr() for name, p in model.named_parameters()} == pointers
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, before[name])
+
+
+def test_dry_run_with_input_data_moves_only_the_inputs() -> None:
+    x = torch.randn(4, 3)
+    stats = summary(Tower(), input_data=x, device="meta", verbose=0)
+    assert stats.summary_list[0].output_size == [4, 6]
+    assert x.device.type == "cpu"
+
+
+def test_resnet50_like_at_batch_512_and_1024px_allocates_nothing() -> None:
+    model = resnet50_like()
+    stats = summary(model, (512, 3, 1024, 1024), device="meta", col_names=["output_size", "flops"], verbose=0)
+    assert stats.total_params == 25_557_032
+    assert stats.summary_list[-1].output_size == [512, 1000]
+    # ResNet-50 is 4.1 G MACs (8.2 GFLOPs) per 224px image; convolutions grow with the pixel count.
+    assert stats.total_flops > 512 * 2 * 4.0e9 * (1024 / 224) ** 2 * 0.95
+
+
+def test_llama3_70b_shape_on_meta() -> None:
+    with torch.device("meta"):
+        model = llama3_70b()
+    stats = summary(model, (1, 2048), dtypes=[torch.long], device="meta", depth=2, verbose=0)
+    assert stats.total_params == 70_553_706_496
+    cfg = LlamaConfig()
+    tokens, d, kv = 2048, cfg.hidden_size, cfg.num_kv_heads * (cfg.hidden_size // cfg.num_heads)
+    per_layer_linear = d * d * 2 + d * kv * 2 + 3 * d * cfg.intermediate_size
+    attention = 2 * tokens * tokens * d  # Q @ K^T and P @ V over all 64 heads
+    expected = 2 * (cfg.num_layers * (tokens * per_layer_linear + attention) + tokens * d * cfg.vocab_size)
+    assert stats.total_flops == expected
+    assert (
+        stats.flops_by_op.get("aten.bmm", 0)
+        + stats.flops_by_op.get("aten._scaled_dot_product_flash_attention_for_cpu", 0)
+        == 2 * cfg.num_layers * attention
+    )
+    assert len(stats.summary_list) == 1 + 1 + 1 + cfg.num_layers * 12 + 2
+
+
+def test_small_llama_dry_run_equals_real_run() -> None:
+    cfg = LlamaConfig(
+        vocab_size=100, hidden_size=32, intermediate_size=64, num_layers=2, num_heads=4, num_kv_heads=2
+    )
+    model = llama_decoder(cfg)
+    real = summary(
+        model, (1, 16), dtypes=[torch.long], col_names=["output_size", "num_params", "flops"], verbose=0
+    )
+    dry = summary(
+        model,
+        (1, 16),
+        dtypes=[torch.long],
+        device="meta",
+        col_names=["output_size", "num_params", "flops"],
+        verbose=0,
+    )
+    assert dry.total_flops == real.total_flops
+    assert [r.output_size for r in dry.summary_list] == [r.output_size for r in real.summary_list]
+
+
+class DataDependent(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        keep = self.fc(x) > 0
+        return x[keep.nonzero(as_tuple=True)]
+
+
+def test_data_dependent_op_on_meta_is_a_clear_error() -> None:
+    with pytest.raises(SummaryError) as info:
+        summary(DataDependent(), (2, 4), device="meta", verbose=0)
+    message = str(info.value)
+    assert "DataDependent" in message
+    assert "needs real tensor values" in message and "device='cpu'" in message
