@@ -109,7 +109,7 @@ test-image: venv $(IMAGE_TOOLS)/.installed ## build and test the real image (nee
 
 image-size: ## print the image's size: uncompressed, and compressed as pushed (docker save | gzip)
 	@echo "uncompressed: $$($(DOCKER) image inspect $(IMAGE):$(TAG) --format '{{.Size}}') bytes"
-	@echo "compressed:   $$($(DOCKER) save $(IMAGE):$(TAG) | gzip -1 | wc -c) bytes"
+	@echo "compressed:   $$($(DOCKER) save $(IMAGE):$(TAG) | gzip | wc -c) bytes"
 
 push: ## tag and push the image: make push REGISTRY=registry.example.com/team
 	@test -n "$(REGISTRY)" || { echo "usage: make push REGISTRY=host/namespace"; exit 2; }

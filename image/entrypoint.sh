@@ -23,6 +23,8 @@ fi
 
 remap_ids() {
   local uid=${NB_UID:-} gid=${NB_GID:-} changed=0
+  [[ -z $uid || $uid =~ ^[1-9][0-9]*$ ]] || die "NB_UID=$uid: expected a non-zero number (dev is never root)"
+  [[ -z $gid || $gid =~ ^[0-9]+$ ]] || die "NB_GID=$gid: expected a number"
   if [[ -n $gid && $gid != "$(id -g "$USER_NAME")" ]]; then
     groupmod --non-unique --gid "$gid" "$USER_NAME"
     changed=1

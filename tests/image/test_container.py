@@ -325,6 +325,11 @@ def test_workspace_writable_with_a_remapped_uid(docker, image, tmp_path):
     shutil.rmtree(host_dir)
 
 
+def test_nb_uid_zero_is_refused(docker, image):
+    p = docker("run", "--rm", "-e", "SELFCHECK=off", "-e", "NB_UID=0", image.tag, "id", "-u", check=False)
+    assert p.returncode == 2 and "dev is never root" in p.stderr and p.stdout == ""
+
+
 def test_fresh_named_volumes_are_writable_by_default(start, docker):
     vol = f"st-test-ws-{os.getpid()}"
     c = start(volumes={vol: "/workspace", f"{vol}-home": "/home/dev"})
