@@ -12,6 +12,8 @@ from collections.abc import Sequence
 COMMAND_MODULES: tuple[str, ...] = (
     "summarytool.selfcheck.command",
     "summarytool.envreport.command",
+    "summarytool.commands.summary_cmd",
+    "summarytool.commands.diff_cmd",
 )
 
 

@@ -1,0 +1,1 @@
+"""The `summarytool` sub-commands about models: `summary` and `diff`."""
