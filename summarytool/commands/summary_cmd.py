@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 from typing import Any
 
@@ -49,7 +48,9 @@ def parse_shape(text: str) -> tuple[int, ...]:
     inner = text.strip().strip("()[]").strip()
     if not inner:
         return ()
-    parts = [p.strip() for p in re.split(r"[,x\s]+", inner) if p.strip()]
+    # Commas, else "x" (1x3x224x224), else spaces separate the sizes.
+    sep = "," if "," in inner else ("x" if "x" in inner else None)
+    parts = [p.strip() for p in inner.split(sep)]
     sizes = []
     for p in parts:
         if not p.isdigit() or int(p) <= 0:
