@@ -16,6 +16,7 @@ from summarytool.analysis.module_facts import ModuleFacts
 from summarytool.capture.dry_run import meta_copy, needs_copy, to_meta
 from summarytool.capture.guard import ModelStateGuard, paused_gc, preserved_rng
 from summarytool.capture.hooks import CallRecorder, is_scripted, new_row, static_rows
+from summarytool.capture.memory import OPTIMIZERS, AllocationTracker, MemoryReport, finish_step
 from summarytool.capture.ops import FlopCounter
 from summarytool.capture.registry import ModuleRegistry
 from summarytool.enums import (
@@ -31,6 +32,7 @@ from summarytool.enums import (
 from summarytool.errors import SummaryError
 from summarytool.formatting import FormattingOptions
 from summarytool.inputs import (
+    iter_tensors,
     make_inputs,
     move_to,
     normalize_input_size,
@@ -63,6 +65,8 @@ def summary(
     mode: str | Mode | None = "same",
     row_settings: Iterable[str] | None = None,
     verbose: int | None = None,
+    *,
+    train_step: bool | str = False,
     **kwargs: Any,
 ) -> ModelStatistics:
     """Summarise `model` like ``torchinfo.summary`` (same arguments, same object, same table).
@@ -70,6 +74,11 @@ def summary(
     Give ``input_size`` (shapes with the batch) or ``input_data`` (the actual arguments) to run one
     forward pass under ``torch.no_grad()``; without either, parameters are listed statically.
     The model is left exactly as it was: training flags, buffers, devices, hooks and RNG state.
+
+    Beyond torchinfo: ``device="meta"`` is a dry run (nothing allocated, the model untouched);
+    the ``flops``/``backward_flops`` columns count FLOPs per call; ``train_step=True`` (Adam) or
+    ``"adamw"``/``"sgd"`` estimates the memory of a training step on meta copies, shown in the
+    footer and, per call, in the ``activation_memory`` column.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"summary() needs a torch.nn.Module, got {type(model).__name__}.")
@@ -83,10 +92,16 @@ def summary(
         verbose = 0 if getattr(sys, "ps1", None) else 1
     _validate(input_data, input_size, columns, col_width, verbose, depth)
     # A pass creates many small objects; cyclic garbage collections would dominate its time.
-    dry_run = device is not None and torch.device(device).type == "meta" and has_input
-    with paused_gc(), preserved_rng():
+    optimizer = _parse_train_step(train_step, columns, has_input)
+    dry_run = has_input and (
+        optimizer is not None or (device is not None and torch.device(device).type == "meta")
+    )
+    # (Not during a training-step estimate: reference cycles freed by the collector count there.)
+    with paused_gc() if optimizer is None else contextlib.nullcontext(), preserved_rng():
         if dry_run and needs_copy(model):
             model = meta_copy(model)  # the caller's model is never touched
+        if optimizer is not None:
+            device = "meta"
         registry = ModuleRegistry(model, model.__class__.__name__)
         target = _resolve_device(registry, device, input_size)
         _warn_half(dtypes, input_size, target)
@@ -106,6 +121,8 @@ def summary(
         # The model goes where generated inputs are (and comes back afterwards); input_data is never moved.
         run_on = target if input_size is not None and device is not None else None
         count_flops = dry_run or bool(FLOP_COLUMNS & set(columns))
+        if optimizer is not None and input_size is None:
+            kwargs = to_meta(kwargs)
         capture = _collect_rows(
             model,
             registry,
@@ -117,16 +134,38 @@ def summary(
             formatting,
             kwargs,
             count_flops,
+            optimizer,
         )
         summary_list, facts = capture.rows, capture.facts
         total_input = None if x is None else total_input_bytes(x)  # None without input, as torchinfo
         totals = facts.stats(model) if facts is not None else None
         stats = ModelStatistics(
-            summary_list, shown_size, total_input, formatting, param_totals=totals, flop_counter=capture.flops
+            summary_list,
+            shown_size,
+            total_input,
+            formatting,
+            param_totals=totals,
+            flop_counter=capture.flops,
+            memory=capture.memory,
         )
     if verbose > Verbosity.QUIET:
         print(stats)
     return stats
+
+
+def _parse_train_step(train_step: Any, columns: tuple[ColumnSettings, ...], has_input: bool) -> str | None:
+    """The optimizer of the training-step memory estimate, or None when none was asked for."""
+    if train_step is True:
+        name: str | None = "adam"
+    elif train_step is False or train_step is None:
+        name = "adam" if ColumnSettings.ACTIVATION_MEMORY in columns else None
+    elif isinstance(train_step, str) and train_step.lower() in OPTIMIZERS:
+        name = train_step.lower()
+    else:
+        raise ValueError(f"train_step must be True, False or one of {OPTIMIZERS}, got {train_step!r}.")
+    if name is not None and not has_input:
+        raise ValueError("train_step needs input_size or input_data: the estimate runs a training step.")
+    return name
 
 
 def _parse(enum: type, value: Any) -> Any:
@@ -206,10 +245,17 @@ def _warn_half(dtypes: Any, input_size: Any, device: torch.device) -> None:
 class _Capture:
     """What one summary run observed: the rows, per-module facts and the FLOP counter (if any)."""
 
-    def __init__(self, rows: list[LayerInfo], facts: ModuleFacts | None, flops: FlopCounter | None) -> None:
+    def __init__(
+        self,
+        rows: list[LayerInfo],
+        facts: ModuleFacts | None,
+        flops: FlopCounter | None,
+        memory: MemoryReport | None = None,
+    ) -> None:
         self.rows = rows
         self.facts = facts
         self.flops = flops
+        self.memory = memory
 
 
 def _collect_rows(
@@ -223,6 +269,7 @@ def _collect_rows(
     formatting: FormattingOptions,
     kwargs: dict[str, Any],
     count_flops: bool = False,
+    optimizer: str | None = None,
 ) -> _Capture:
     name = model.__class__.__name__
     if use_cache and name in _cached_forward_pass:
@@ -230,12 +277,13 @@ def _collect_rows(
     facts = ModuleFacts(registry)
     recorder = CallRecorder(registry, facts, batch_dim, count_flops)
     counter = FlopCounter(recorder.stack) if count_flops else None
+    step = _TrainStep(optimizer, recorder) if optimizer is not None else None
     if x is None or is_scripted(model):
         if x is not None:
-            _run_forward(model, x, kwargs, mode, device, recorder, counter)
+            _run_forward(model, x, kwargs, mode, device, recorder, counter, None, step)
         rows = static_rows(registry, facts)
     else:
-        rows = _run_forward(model, x, kwargs, mode, device, recorder, counter, formatting)
+        rows = _run_forward(model, x, kwargs, mode, device, recorder, counter, formatting, step)
         rows = insert_missing_ancestors(rows, lambda place: new_row(place, facts, None))
     mark_recursive(rows)
     link_rows(rows)
@@ -243,7 +291,24 @@ def _collect_rows(
         _sum_flops_of_rows_that_never_ran(rows)
     if use_cache:
         _cached_forward_pass[name] = rows
-    return _Capture(rows, facts, counter)
+    return _Capture(rows, facts, counter, step.report if step is not None else None)
+
+
+class _TrainStep:
+    """A training step around the captured forward pass, for the memory estimate."""
+
+    def __init__(self, optimizer: str, recorder: CallRecorder) -> None:
+        self.optimizer = optimizer
+        self.tracker = AllocationTracker(recorder.stack)
+        self.report: MemoryReport | None = None
+
+    def start(self, model: nn.Module, x: Any, kwargs: dict[str, Any]) -> None:
+        state = [*model.parameters(), *model.buffers()]
+        self.tracker.add_existing([*state, *iter_tensors(x), *iter_tensors(kwargs)])
+        self.tracker.exclude_from_activations(state)
+
+    def finish(self, model: nn.Module, output: Any) -> None:
+        self.report, _ = finish_step(self.tracker, model, output, self.optimizer)
 
 
 def _sum_flops_of_rows_that_never_ran(rows: list[LayerInfo]) -> None:
@@ -268,23 +333,38 @@ def _run_forward(
     recorder: CallRecorder,
     counter: FlopCounter | None,
     formatting: FormattingOptions | None = None,
+    step: _TrainStep | None = None,
 ) -> list[LayerInfo]:
+    # A training-step estimate needs autograd (on meta copies); a plain summary runs without it.
+    grad_mode = torch.enable_grad() if step is not None else torch.no_grad()
     try:
-        with ModelStateGuard(model, device, recorder.registry.modules), torch.no_grad():
+        # A training step writes the parameters of its meta copy: that is not the caller's model.
+        guard = ModelStateGuard(model, device, recorder.registry.modules, warn_writes=step is None)
+        with guard, grad_mode:
             if mode == Mode.TRAIN:
                 model.train()
             elif mode == Mode.EVAL:
                 model.eval()
-            with recorder, warnings.catch_warnings(), counter or contextlib.nullcontext():
+            if step is not None:
+                step.start(model, x, kwargs)
+            with (
+                recorder,
+                warnings.catch_warnings(),
+                counter or contextlib.nullcontext(),
+                step.tracker if step is not None else contextlib.nullcontext(),
+                step.tracker.saved_tensor_hooks() if step is not None else contextlib.nullcontext(),
+            ):
                 # Our hooks are global; torch warns that they also fire for torch.compile's wrapper,
                 # which is exactly the row torchinfo shows (OptimizedModule above the model).
                 warnings.filterwarnings(
                     "ignore", message=r"Using `torch.compile\(module\)` when there are global hooks"
                 )
                 if isinstance(x, Mapping):
-                    model(**x, **kwargs)
+                    output = model(**x, **kwargs)
                 else:
-                    model(*x, **kwargs)
+                    output = model(*x, **kwargs)
+            if step is not None:
+                step.finish(model, output)
     except Exception as exc:
         raise _failure(exc, recorder, x, formatting) from exc
     return recorder.rows

@@ -20,6 +20,8 @@ class ColumnSettings(str, Enum):
     # Beyond torchinfo: FLOPs counted at the ATen-op level (matmul, attention, functional ops too).
     FLOPS = "flops"
     BACKWARD_FLOPS = "backward_flops"
+    # Bytes a call keeps alive for the backward pass (from the training-step memory estimate).
+    ACTIVATION_MEMORY = "activation_memory"
 
 
 @unique
@@ -72,6 +74,7 @@ INPUT_NEEDED_COLUMNS: frozenset[ColumnSettings] = frozenset(
         ColumnSettings.MULT_ADDS,
         ColumnSettings.FLOPS,
         ColumnSettings.BACKWARD_FLOPS,
+        ColumnSettings.ACTIVATION_MEMORY,
     }
 )
 FLOP_COLUMNS: frozenset[ColumnSettings] = frozenset({ColumnSettings.FLOPS, ColumnSettings.BACKWARD_FLOPS})

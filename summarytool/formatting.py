@@ -22,6 +22,7 @@ HEADER_TITLES: dict[ColumnSettings, str] = {
     ColumnSettings.TRAINABLE: "Trainable",
     ColumnSettings.FLOPS: "FLOPs",
     ColumnSettings.BACKWARD_FLOPS: "Backward FLOPs",
+    ColumnSettings.ACTIVATION_MEMORY: "Activation Memory",
 }
 
 LAYER_NAME_WIDTH = 40

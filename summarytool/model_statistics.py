@@ -26,6 +26,7 @@ class ModelStatistics(ExportsMixin):
         *,
         param_totals: param_analysis.ParamStats | None = None,
         flop_counter: Any = None,
+        memory: Any = None,
     ) -> None:
         self.summary_list = summary_list
         self.input_size = input_size
@@ -51,6 +52,8 @@ class ModelStatistics(ExportsMixin):
         self.total_flops: int | None = None if flop_counter is None else flop_counter.total
         self.flops_by_op: dict[str, int] = {} if flop_counter is None else dict(flop_counter.by_op)
         self.flops_uncounted: dict[str, int] = {} if flop_counter is None else dict(flop_counter.uncounted)
+        # The training-step memory estimate (summarytool.capture.memory.MemoryReport), if asked for.
+        self.memory = memory
         formatting.set_layer_name_width(summary_list)
 
     @property

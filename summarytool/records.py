@@ -83,6 +83,8 @@ class LayerInfo:
         # and how many heavy ops without a FLOP formula ran inside it.
         self.flops: int | None = None
         self.flops_uncounted = 0
+        # Bytes this call keeps alive for the backward pass (set by the training-step estimate).
+        self.activation_bytes = 0
         # Filled by the hierarchy analysis: where this row's subtree ends in the summary list,
         # and the values that would otherwise need a scan of every descendant.
         self._rows: list[LayerInfo] | None = None

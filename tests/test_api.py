@@ -46,6 +46,7 @@ def test_enum_values() -> None:
         "trainable",
         "flops",  # beyond torchinfo
         "backward_flops",
+        "activation_memory",
     ]
     assert {r.value for r in RowSettings} == {"depth", "var_names", "ascii_only", "hide_recursive_layers"}
     assert {m.value for m in Mode} == {"train", "eval", "same"}

@@ -26,6 +26,7 @@ _FRESH_ROW: dict[str, Any] = {
     "macs": 0,
     "flops": None,
     "flops_uncounted": 0,
+    "activation_bytes": 0,
     "output_shapes": [],
     "depth_index": None,
     "_rows": None,

@@ -58,8 +58,10 @@ class ModelStateGuard:
         model: nn.Module,
         target_device: torch.device | None = None,
         modules: list[nn.Module] | None = None,
+        warn_writes: bool = True,
     ) -> None:
         self.model = model
+        self.warn_writes = warn_writes
         self.target_device = target_device
         self.modules = modules
 
@@ -114,7 +116,7 @@ class ModelStateGuard:
                     p.requires_grad_(requires_grad)
                 if version is not None and p._version != version:
                     written += 1
-        if written:
+        if written and self.warn_writes:
             warnings.warn(
                 f"The model's forward pass wrote to {written} parameter(s) in place; summarytool never "
                 "writes parameters, but cannot undo a forward pass that does.",

@@ -28,6 +28,7 @@ def row_cells(info: LayerInfo, reached_max_depth: bool, total_params: int) -> di
         ColumnSettings.TRAINABLE: _cell(info.trainable),
         ColumnSettings.FLOPS: info.flops_to_str(),
         ColumnSettings.BACKWARD_FLOPS: info.flops_to_str(backward=True),
+        ColumnSettings.ACTIVATION_MEMORY: f"{info.activation_bytes:,}" if info.activation_bytes else "--",
     }
 
 
@@ -81,5 +82,20 @@ def render_table(stats: ModelStatistics) -> str:
             f"Params size{num(stats.total_param_bytes, fmt.params_size_units, True)}",
             f"Estimated Total Size{num(total_bytes, fmt.params_size_units, True)}",
         ]
+        memory = getattr(stats, "memory", None)
+        if memory is not None:
+            units = fmt.params_size_units
+            lines += [
+                divider,
+                f"Training step ({memory.optimizer}) peak, estimated{num(memory.peak_bytes, units, True)}",
+                f"  Parameters{num(memory.parameters, units, True)}",
+                f"  Gradients{num(memory.gradients, units, True)}",
+                f"  Optimizer state{num(memory.optimizer_state, units, True)}",
+                f"  Activations and temporaries{num(memory.activations, units, True)}",
+            ]
+            if memory.measured_peak_bytes is not None:
+                lines.append(
+                    f"Training step peak, measured on {memory.device}{num(memory.measured_peak_bytes, units, True)}"
+                )
     lines.append(divider)
     return "\n".join(lines)

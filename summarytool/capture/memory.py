@@ -1,0 +1,162 @@
+"""Memory of a training step, estimated by tracking every tensor storage the step allocates.
+
+A TorchDispatchMode sees each op's outputs; a storage counts from its first appearance until
+Python frees it (a finalizer on the storage object). Run on meta tensors this costs nothing and
+needs no GPU; the peak is then split into parameters, gradients, optimizer state and
+activations (everything else: saved tensors, temporaries, outputs). Autograd's saved-tensor
+hooks say exactly which tensors the backward pass keeps; each is charged to the module calls in
+progress when it was saved, so a row shows what its call keeps alive for the backward pass.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+
+
+def _key(t: torch.Tensor) -> int:
+    return t.untyped_storage()._cdata
+
+
+@dataclass
+class MemoryReport:
+    """Peak bytes of one training step (forward, backward, optimizer step) and what held them."""
+
+    optimizer: str
+    peak_bytes: int
+    parameters: int
+    gradients: int
+    optimizer_state: int
+    activations: int
+    measured_peak_bytes: int | None = None  # CUDA: torch.cuda.max_memory_allocated around a real step
+    device: str = "meta"
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class AllocationTracker(TorchDispatchMode):
+    def __init__(self, stack: list[tuple[Any, ...]] | None = None) -> None:
+        super().__init__()
+        self.stack = stack if stack is not None else []
+        self.live: dict[int, int] = {}
+        self.current = 0
+        self.peak = 0
+        self.peak_live: dict[int, int] = {}
+        self.charge_rows = True
+        self._saved: set[int] = set()
+        self._not_activations: set[int] = set()
+
+    def add_existing(self, tensors: list[torch.Tensor]) -> None:
+        """Storages that exist before the step (parameters, buffers, inputs)."""
+        for t in tensors:
+            self._track(t, charge=False)
+
+    def exclude_from_activations(self, tensors: list[torch.Tensor]) -> None:
+        """Parameters and buffers that autograd saves are not activations."""
+        self._not_activations.update(_key(t) for t in tensors)
+
+    def saved_tensor_hooks(self) -> Any:
+        """Autograd hooks that charge each saved storage, once, to the calls in progress."""
+
+        def pack(t: torch.Tensor) -> torch.Tensor:
+            key = _key(t)
+            if key not in self._saved and key not in self._not_activations:
+                self._saved.add(key)
+                nbytes = t.untyped_storage().nbytes()
+                for entry in self.stack:
+                    entry[1].activation_bytes += nbytes
+            return t
+
+        return torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t)
+
+    def _free(self, key: int) -> None:
+        nbytes = self.live.pop(key, None)
+        if nbytes is not None:
+            self.current -= nbytes
+
+    def _track(self, t: torch.Tensor, charge: bool) -> None:
+        storage = t.untyped_storage()
+        key = storage._cdata
+        if key in self.live:
+            return
+        nbytes = storage.nbytes()
+        self.live[key] = nbytes
+        self.current += nbytes
+        try:
+            weakref.finalize(storage, self._free, key)
+        except TypeError:  # pragma: no cover - storages are weak-referenceable on supported torch
+            pass
+        if self.current > self.peak:
+            self.peak = self.current
+            self.peak_live = dict(self.live)
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+        out = func(*args, **(kwargs or {}))
+        for t in tree_flatten(out)[0]:
+            if isinstance(t, torch.Tensor):
+                self._track(t, self.charge_rows)
+        return out
+
+
+def make_optimizer(name: str, params: list[nn.Parameter]) -> torch.optim.Optimizer:
+    if name == "adam":
+        return torch.optim.Adam(params)
+    if name == "adamw":
+        return torch.optim.AdamW(params)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=0.01, momentum=0.9)
+    raise ValueError(f"train_step={name!r} is not a known optimizer; use True (Adam) or one of {OPTIMIZERS}.")
+
+
+def first_tensor(out: Any) -> torch.Tensor | None:
+    for t in tree_flatten(out)[0]:
+        if isinstance(t, torch.Tensor) and (t.is_floating_point() or t.is_complex()):
+            return t
+    return None
+
+
+def finish_step(
+    tracker: AllocationTracker, model: nn.Module, output: Any, optimizer_name: str
+) -> tuple[MemoryReport, set[int]]:
+    """Backward and optimizer step after a tracked forward pass; the peak split by category."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    param_keys = {_key(p) for p in model.parameters()}
+    tracker.charge_rows = False
+    notes: list[str] = []
+    loss = first_tensor(output)
+    grad_keys: set[int] = set()
+    state_keys: set[int] = set()
+    with tracker:
+        if loss is not None and loss.requires_grad:
+            loss.float().sum().backward()
+            grad_keys = {_key(p.grad) for p in params if p.grad is not None}
+            optimizer = make_optimizer(optimizer_name, params)
+            optimizer.step()
+            for state in optimizer.state.values():
+                for value in state.values():
+                    if isinstance(value, torch.Tensor):
+                        state_keys.add(_key(value))
+        else:
+            notes.append("the output has no gradient (no trainable parameter reached it): forward only")
+    split = {"parameters": 0, "gradients": 0, "optimizer_state": 0, "activations": 0}
+    for key, nbytes in tracker.peak_live.items():
+        if key in param_keys:
+            split["parameters"] += nbytes
+        elif key in grad_keys:
+            split["gradients"] += nbytes
+        elif key in state_keys:
+            split["optimizer_state"] += nbytes
+        else:
+            split["activations"] += nbytes
+    report = MemoryReport(optimizer=optimizer_name, peak_bytes=tracker.peak, notes=notes, **split)
+    return report, param_keys
