@@ -42,6 +42,7 @@ RUN apt-get update \
     && useradd --uid 1000 --gid 1000 --create-home --shell /bin/bash dev \
     && usermod --password '*' dev \
     && mkdir -p /workspace /var/lib/sshd-keys /run/sshd /opt/summarytool \
+    && install -d -m 1777 /run/workstation \
     && chown dev:dev /workspace \
     && chmod 0700 /var/lib/sshd-keys
 

@@ -151,8 +151,8 @@ run_services() {
   exit "$rc"
 }
 
-rm -rf "$STATE"
 mkdir -p "$STATE"
+find "$STATE" -mindepth 1 -delete # what a previous run (before a restart) left
 if [[ $(id -u) == 0 ]]; then
   remap_ids
   /opt/venv/bin/python /opt/summarytool/ssh_env.py

@@ -325,6 +325,32 @@ def test_workspace_writable_with_a_remapped_uid(docker, image, tmp_path):
     shutil.rmtree(host_dir)
 
 
+def test_runs_without_root_as_uid_1000(start, docker, image):
+    """Kubernetes with runAsUser: 1000 (or docker run --user 1000:1000): Jupyter and commands, no sshd."""
+    c = start(args=["--user", "1000:1000", "--health-interval", "2s"], ready=False)
+    c.wait_ready(sshd=False)
+    assert "sshd cannot start" in c.logs()
+    assert {u for u, a in _processes(c) if "jupyter" in a} == {"dev"}
+    deadline = time.monotonic() + 60
+    while c.inspect()["State"]["Health"]["Status"] != "healthy":
+        assert time.monotonic() < deadline, c.inspect()["State"]["Health"]
+        time.sleep(1)
+    p = docker(
+        "run",
+        "--rm",
+        "--user",
+        "1000:1000",
+        "-e",
+        "SELFCHECK=off",
+        image.tag,
+        "sh",
+        "-c",
+        "id -un; exit 3",
+        check=False,
+    )
+    assert p.returncode == 3 and p.stdout.strip() == "dev"
+
+
 def test_nb_uid_zero_is_refused(docker, image):
     p = docker("run", "--rm", "-e", "SELFCHECK=off", "-e", "NB_UID=0", image.tag, "id", "-u", check=False)
     assert p.returncode == 2 and "dev is never root" in p.stderr and p.stdout == ""
