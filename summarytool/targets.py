@@ -197,7 +197,11 @@ def _lookup(module: Any, name: str, where: str, text: str) -> Any:
                 for k, v in vars(module).items()
                 if not k.startswith("_") and (isinstance(v, nn.Module) or _is_module_class(v))
             )
-            hint = f"nn.Module classes and instances there: {', '.join(available[:12])}" if available else "check the spelling"
+            hint = (
+                f"nn.Module classes and instances there: {', '.join(available[:12])}"
+                if available
+                else "check the spelling"
+            )
             raise TargetError(f"{where} has no {name!r}", hint)
         obj = getattr(obj, part)
     return obj
