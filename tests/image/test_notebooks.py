@@ -22,8 +22,9 @@ for path in sys.argv[1:]:
         for out in cell.get("outputs", []):
             if out.get("output_type") == "stream":
                 texts.append(out["text"])
-            elif "data" in out and "text/plain" in out["data"]:
-                texts.append(out["data"]["text/plain"])
+            elif "data" in out:
+                texts.append(out["data"].get("text/plain", ""))
+                texts.append(out["data"].get("text/html", ""))
             elif out.get("output_type") == "error":
                 texts.append("ERROR " + out["ename"] + ": " + out["evalue"])
     results[path.rsplit("/", 1)[-1]] = "\n".join(texts)
@@ -65,6 +66,10 @@ def test_model_summary_notebook_runs(executed):
     assert "205,602,186 -> 146,826 params" in out  # the fix with global average pooling
     assert "params: 11,689,512" in out  # the hand-written ResNet-18 has torchvision's count
     assert "Mult-Adds" in out and "TransformerEncoder" in out
+    assert "Total FLOPs (G): 2.79" in out and "forward 2,793,406,464 FLOPs" in out  # the encoder
+    assert "Total params: 70,553,706,496" in out  # the 70B dry run
+    assert "Training step (adamw) peak, estimated (TB)" in out
+    assert 'class="st-summary"' in out  # the HTML view rendered as the cell's result
 
 
 def test_gpu_check_notebook_runs_on_cpu(executed):
