@@ -275,7 +275,8 @@ def _collect_rows(
     if use_cache and name in _cached_forward_pass:
         return _Capture(_cached_forward_pass[name], None, None)
     facts = ModuleFacts(registry)
-    recorder = CallRecorder(registry, facts, batch_dim, count_flops)
+    all_outputs = RowSettings.ALL_OUTPUT_SHAPES in formatting.row_settings
+    recorder = CallRecorder(registry, facts, batch_dim, count_flops, all_outputs)
     counter = FlopCounter(recorder.stack) if count_flops else None
     step = _TrainStep(optimizer, recorder) if optimizer is not None else None
     if x is None or is_scripted(model):

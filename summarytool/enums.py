@@ -32,6 +32,8 @@ class RowSettings(str, Enum):
     VAR_NAMES = "var_names"
     ASCII_ONLY = "ascii_only"
     HIDE_RECURSIVE_LAYERS = "hide_recursive_layers"
+    # Beyond torchinfo: the Output Shape cell lists every tensor of a tuple/list/dict output.
+    ALL_OUTPUT_SHAPES = "all_output_shapes"
 
 
 @unique

@@ -48,7 +48,13 @@ def test_enum_values() -> None:
         "backward_flops",
         "activation_memory",
     ]
-    assert {r.value for r in RowSettings} == {"depth", "var_names", "ascii_only", "hide_recursive_layers"}
+    assert {r.value for r in RowSettings} == {
+        "depth",
+        "var_names",
+        "ascii_only",
+        "hide_recursive_layers",
+        "all_output_shapes",  # beyond torchinfo
+    }
     assert {m.value for m in Mode} == {"train", "eval", "same"}
     assert [u.value for u in Units] == ["auto", "k", "M", "G", "T", ""]
     assert [int(v) for v in Verbosity] == [0, 1, 2]

@@ -203,3 +203,22 @@ def test_param_and_mult_add_columns_sum_to_the_totals(depth: int, model_fn) -> N
     )
     assert _column_sum(stats, "Param #") == stats.total_params
     assert _column_sum(stats, "Mult-Adds") == stats.total_mult_adds
+
+
+class Recurrent(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.rnn = nn.LSTM(3, 4, num_layers=2)
+
+    def forward(self, x):
+        return self.rnn(x)
+
+
+def test_all_output_shapes_row_setting() -> None:
+    stats = summary(Recurrent(), (5, 2, 3), row_settings=["depth", "all_output_shapes"], verbose=0)
+    lstm = stats.summary_list[1]
+    assert lstm.output_size == [5, 2, 4]  # the torchinfo column value is unchanged
+    assert lstm.output_shapes == [[5, 2, 4], [2, 2, 4], [2, 2, 4]]
+    assert "[5, 2, 4], [2, 2, 4], [2, 2, 4]" in str(stats)
+    plain = str(summary(Recurrent(), (5, 2, 3), verbose=0))
+    assert "[2, 2, 4]" not in plain

@@ -11,7 +11,7 @@ from torch.nn.modules import module as nn_module
 from summarytool.analysis.module_facts import ModuleFacts
 from summarytool.capture.registry import ModuleRegistry, Placement
 from summarytool.records import LayerInfo, class_name_of
-from summarytool.shapes import io_shape, numel
+from summarytool.shapes import all_shapes, io_shape, numel
 
 
 def new_row(place: Placement, facts: ModuleFacts, parent: LayerInfo | None) -> LayerInfo:
@@ -51,10 +51,16 @@ class CallRecorder:
     """Pre-hook opens a row (call order), post-hook fills in shapes, bytes and mult-adds."""
 
     def __init__(
-        self, registry: ModuleRegistry, facts: ModuleFacts, batch_dim: int | None, count_flops: bool = False
+        self,
+        registry: ModuleRegistry,
+        facts: ModuleFacts,
+        batch_dim: int | None,
+        count_flops: bool = False,
+        all_outputs: bool = False,
     ) -> None:
         self.registry = registry
         self.count_flops = count_flops
+        self.all_outputs = all_outputs
         self.facts = facts
         self.batch_dim = batch_dim
         self.rows: list[LayerInfo] = []
@@ -112,6 +118,8 @@ class CallRecorder:
         row.executed = True
         row.input_size, _ = io_shape(args, self.batch_dim)
         row.output_size, elem_bytes = io_shape(output, self.batch_dim)
+        if self.all_outputs:
+            row.output_shapes = all_shapes(output)
         row.output_bytes = elem_bytes * numel(row.output_size) if row.output_size else elem_bytes
         refresh = row.contains_lazy_param
         if refresh:

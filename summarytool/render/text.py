@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from summarytool.enums import FLOP_COLUMNS, ColumnSettings
+from summarytool.enums import FLOP_COLUMNS, ColumnSettings, RowSettings
 
 if TYPE_CHECKING:
     from summarytool.formatting import FormattingOptions
@@ -16,12 +16,21 @@ def _cell(value: object) -> str:
     return str(value) if value else "--"
 
 
-def row_cells(info: LayerInfo, reached_max_depth: bool, total_params: int) -> dict[ColumnSettings, str]:
+def _output_cell(info: LayerInfo, all_outputs: bool) -> str:
+    shapes = getattr(info, "output_shapes", None) if all_outputs else None
+    if shapes and len(shapes) > 1:
+        return ", ".join(str(s) for s in shapes)
+    return _cell(info.output_size)
+
+
+def row_cells(
+    info: LayerInfo, reached_max_depth: bool, total_params: int, all_outputs: bool = False
+) -> dict[ColumnSettings, str]:
     return {
         ColumnSettings.KERNEL_SIZE: _cell(info.kernel_size),
         ColumnSettings.GROUPS: _cell(info.groups),
         ColumnSettings.INPUT_SIZE: _cell(info.input_size),
-        ColumnSettings.OUTPUT_SIZE: _cell(info.output_size),
+        ColumnSettings.OUTPUT_SIZE: _output_cell(info, all_outputs),
         ColumnSettings.NUM_PARAMS: info.num_params_to_str(reached_max_depth),
         ColumnSettings.PARAMS_PERCENT: info.params_percent(total_params, reached_max_depth),
         ColumnSettings.MULT_ADDS: info.macs_to_str(reached_max_depth),
@@ -46,7 +55,8 @@ def layers_to_str(summary_list: list[LayerInfo], fmt: FormattingOptions, total_p
     for info in visible_rows(summary_list, fmt):
         reached = info.depth == fmt.max_depth
         name = fmt.get_start_str(info.depth) + info.get_layer_name(fmt.show_var_name, fmt.show_depth)
-        parts.append(fmt.format_row(name, row_cells(info, reached, total_params)))
+        all_outputs = RowSettings.ALL_OUTPUT_SHAPES in fmt.row_settings
+        parts.append(fmt.format_row(name, row_cells(info, reached, total_params, all_outputs)))
         if fmt.is_verbose:
             prefix = fmt.get_start_str(info.depth + 1)
             for inner_name, inner in info.inner_layers.items():
