@@ -52,6 +52,10 @@ class AllocationTracker(TorchDispatchMode):
         self.current = 0
         self.peak = 0
         self.peak_live: dict[int, int] = {}
+        # Gradients and optimizer state are recognised at the moment of the peak (storage
+        # addresses are reused, so a later look would mistake new tensors for old ones).
+        self.categories: Any = None
+        self.peak_categories: tuple[set[int], set[int]] = (set(), set())
         self.charge_rows = True
         self._saved: set[int] = set()
         self._not_activations: set[int] = set()
@@ -99,6 +103,7 @@ class AllocationTracker(TorchDispatchMode):
         if self.current > self.peak:
             self.peak = self.current
             self.peak_live = dict(self.live)
+            self.peak_categories = self.categories() if self.categories is not None else (set(), set())
 
     def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
         out = func(*args, **(kwargs or {}))
@@ -134,20 +139,26 @@ def finish_step(
     tracker.charge_rows = False
     notes: list[str] = []
     loss = first_tensor(output)
-    grad_keys: set[int] = set()
-    state_keys: set[int] = set()
+    optimizer: torch.optim.Optimizer | None = None
+
+    def categories() -> tuple[set[int], set[int]]:
+        grads = {_key(p.grad) for p in params if p.grad is not None}
+        state: set[int] = set()
+        if optimizer is not None:
+            for values in optimizer.state.values():
+                state.update(_key(v) for v in values.values() if isinstance(v, torch.Tensor))
+        return grads, state
+
+    tracker.categories = categories
     with tracker:
         if loss is not None and loss.requires_grad:
             loss.float().sum().backward()
-            grad_keys = {_key(p.grad) for p in params if p.grad is not None}
             optimizer = make_optimizer(optimizer_name, params)
             optimizer.step()
-            for state in optimizer.state.values():
-                for value in state.values():
-                    if isinstance(value, torch.Tensor):
-                        state_keys.add(_key(value))
         else:
             notes.append("the output has no gradient (no trainable parameter reached it): forward only")
+    tracker.categories = None
+    grad_keys, state_keys = tracker.peak_categories
     split = {"parameters": 0, "gradients": 0, "optimizer_state": 0, "activations": 0}
     for key, nbytes in tracker.peak_live.items():
         if key in param_keys:
