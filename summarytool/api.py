@@ -92,6 +92,7 @@ def summary(
         verbose = 0 if getattr(sys, "ps1", None) else 1
     _validate(input_data, input_size, columns, col_width, verbose, depth)
     # A pass creates many small objects; cyclic garbage collections would dominate its time.
+    requested_device = device
     optimizer = _parse_train_step(train_step, columns, has_input)
     dry_run = has_input and (
         optimizer is not None or (device is not None and torch.device(device).type == "meta")
@@ -148,6 +149,14 @@ def summary(
             flop_counter=capture.flops,
             memory=capture.memory,
         )
+    # How this summary was made, for exports (the CLI adds its target).
+    stats.run_settings = {
+        "device": None if requested_device is None else str(requested_device),
+        "dtypes": None if dtypes is None else [str(d) for d in dtypes],
+        "batch_dim": batch_dim,
+        "mode": model_mode.value,
+        "train_step": optimizer,
+    }
     if verbose > Verbosity.QUIET:
         print(stats)
     return stats
