@@ -193,9 +193,17 @@ def test_several_inputs_with_dtypes_batch_dim_and_mode() -> None:
         "dtypes": ["long", "float32"],
         "batch_dim": 0,
         "mode": "eval",
+        "train_step": None,
     }
     embed = next(r for r in data["rows"] if r["name"] == "embed")
     assert embed["input_size"] == [1, 7] and embed["output_size"] == [1, 7, 6]
+
+
+def test_train_step_memory_estimate() -> None:
+    done = run_cli("summary", target("CliNet"), "--input-size", "4,3,16,16", "--train-step", "adamw")
+    assert done.returncode == 0, done.stderr
+    assert "Training step (adamw) peak, estimated (kB): " in done.stdout
+    assert "Optimizer state" in done.stdout and "Activations and temporaries" in done.stdout
 
 
 def test_meta_device_is_a_dry_run() -> None:
@@ -254,6 +262,7 @@ USAGE_ERRORS = {
     "bad arguments": (["summary", target("CliNet(depth=3)"), "--input-size", "1,3,8,8"], "unexpected keyword argument 'depth'"),
     "instance with arguments": (["summary", target("READY(3)")], "already a model instance"),
     "unclosed call": (["summary", target("CliNet(width=3")], "does not close it"),
+    "train step without input": (["summary", target("CliNet"), "--train-step", "sgd"], "--train-step needs --input-size"),
     "missing output folder": (["summary", target("CliNet"), "--output", "/nonexistent/dir/x.json"], "does not exist"),
 }  # fmt: skip
 

@@ -20,6 +20,7 @@ from summarytool.render.html import black_holes
 from summarytool.render.schema import SCHEMA, SchemaError
 
 HAS_FLOPS = "flops" in {c.value for c in ColumnSettings}
+HAS_MEMORY = "activation_memory" in {c.value for c in ColumnSettings}
 
 
 class Stem(nn.Module):
@@ -142,6 +143,23 @@ def test_rows_and_totals_carry_flops_only_when_counted() -> None:
     assert counted["totals"]["total_flops"] == counted["rows"][0]["flops"]
     assert counted["totals"]["total_backward_flops"] == 2 * counted["totals"]["total_flops"]
     assert sum(counted["flops_by_op"].values()) == counted["totals"]["total_flops"]
+
+
+def test_training_step_memory_is_exported_and_loads_back() -> None:
+    if not HAS_MEMORY:
+        pytest.skip("this engine has no training-step memory estimate yet")
+    plain = catalogue_stats().to_dict()
+    assert "memory" not in plain and all("activation_bytes" not in r for r in plain["rows"])
+    stats = catalogue_stats(col_names=("output_size", "num_params", "activation_memory"), train_step="sgd")
+    data = stats.to_dict()
+    assert data["memory"]["optimizer"] == "sgd"
+    assert data["memory"]["peak_bytes"] == stats.memory.peak_bytes > 0
+    engine_rows = {r.qualified_name: r.activation_bytes for r in stats.summary_list}
+    assert {r["name"]: r["activation_bytes"] for r in data["rows"]} == engine_rows
+    loaded = ModelStatistics.from_json(stats.to_json())
+    assert str(loaded) == str(stats)  # the footer's memory lines included
+    assert loaded.to_dict() == data
+    assert "Training step (sgd) peak, estimated" in loaded.to_markdown()
 
 
 # ----- round trips -----------------------------------------------------------------------------

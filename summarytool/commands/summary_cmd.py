@@ -25,6 +25,7 @@ EXAMPLES = """examples:
   summarytool summary models.py:TwoTower --input-size 1,3,64,64 --input-size 1,10
   summarytool summary models.py:Net --input-size 1,3,224,224 --columns input_size,output_size,num_params,flops
   summarytool summary models.py:Net --input-size 1,3,224,224 --device meta    # dry run, no memory
+  summarytool summary models.py:Net --input-size 32,3,224,224 --train-step adamw  # training-step memory
   summarytool summary models.py:Net --input-size 1,3,224,224 --format json --output net.json
   summarytool summary torchvision:resnet50 --input-size 1,3,224,224          # never downloads weights
   summarytool summary hf:configs/bert-tiny/config.json --input-size 1,16 --dtypes long
@@ -112,6 +113,8 @@ def parse_device(text: str) -> str:
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     """The options that say how a TARGET is summarised (shared with `summarytool diff`)."""
+    from summarytool.enums import ColumnSettings
+
     parser.add_argument(
         "--input-size",
         metavar="SHAPE",
@@ -125,8 +128,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--columns",
         metavar="C1,C2",
-        help="columns: input_size,output_size,num_params,params_percent,kernel_size,groups,mult_adds,trainable,"
-        "flops,backward_flops (default output_size,num_params)",
+        help=f"columns: {','.join(c.value for c in ColumnSettings)} (default output_size,num_params)",
     )
     parser.add_argument(
         "--rows", metavar="R1,R2", help="row settings: depth,var_names,ascii_only,hide_recursive_layers"
@@ -136,6 +138,12 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--mode", choices=("same", "train", "eval"), default="same", help="training flag for the pass (same)"
+    )
+    parser.add_argument(
+        "--train-step",
+        metavar="OPTIMIZER",
+        choices=("adam", "adamw", "sgd"),
+        help="estimate a training step's peak memory with this optimizer (adam, adamw, sgd)",
     )
 
 
@@ -158,7 +166,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def summary_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """summary()'s arguments from the parsed options; UsageError for anything unreadable."""
-    from summarytool.enums import ColumnSettings, RowSettings
+    from summarytool.enums import INPUT_NEEDED_COLUMNS, ColumnSettings, RowSettings
 
     sizes = [parse_shape(s) for s in args.input_size]
     kwargs: dict[str, Any] = {
@@ -184,12 +192,18 @@ def summary_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         kwargs["dtypes"] = dtypes
     if args.columns:
         kwargs["col_names"] = _enum_list(args.columns, ColumnSettings, "--columns", "output_size,num_params")
-        needs_input = {"input_size", "output_size", "mult_adds", "flops", "backward_flops"}
+        needs_input = {c.value for c in INPUT_NEEDED_COLUMNS}
         if not sizes and needs_input & set(kwargs["col_names"]):
             raise UsageError(
                 f"--columns {args.columns}: {', '.join(sorted(needs_input & set(kwargs['col_names'])))} need a forward pass",
                 "add --input-size (e.g. --input-size 1,3,224,224) or keep only parameter columns",
             )
+    if args.train_step:
+        if not sizes:
+            raise UsageError(
+                "--train-step needs --input-size", "give the input shapes, e.g. --input-size 1,3,224,224"
+            )
+        kwargs["train_step"] = args.train_step
     if args.rows:
         kwargs["row_settings"] = _enum_list(args.rows, RowSettings, "--rows", "depth,var_names")
     if args.device:
@@ -209,6 +223,7 @@ def run_settings(target: str, args: argparse.Namespace) -> dict[str, Any]:
         "dtypes": args.dtypes.split(",") if args.dtypes else None,
         "batch_dim": args.batch_dim,
         "mode": args.mode,
+        "train_step": args.train_step,
     }
 
 

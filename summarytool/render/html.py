@@ -64,6 +64,9 @@ _CSS = """
 #{id} tfoot th {{ opacity: .8; }}
 """
 
+# Columns shown as the text table's cell, right-aligned.
+_NUMERIC_TEXT = frozenset({"groups", "backward_flops", "activation_memory"})
+
 _COLLAPSE_RULE = "#{id}:has(#{id}-t{n}:not(:checked)) tr.{id}-u{n} {{ display: none; }}\n"
 
 _PAGE = """<!DOCTYPE html>
@@ -162,7 +165,7 @@ def _title(key: str) -> str:
     for col, title in HEADER_TITLES.items():
         if col.value == key:
             return title
-    return {"flops": "FLOPs", "backward_flops": "Backward FLOPs"}.get(key, key.replace("_", " ").title())
+    return key.replace("_", " ").capitalize()
 
 
 def _header(cols: list[str]) -> str:
@@ -177,7 +180,7 @@ def _header(cols: list[str]) -> str:
         elif key == "flops":
             cells.append(f'<th scope="col" class="st-num">{title}</th>')
             cells.append('<th scope="col" class="st-num">Share of FLOPs</th>')
-        elif key in ("mult_adds", "groups", "backward_flops"):
+        elif key in _NUMERIC_TEXT or key == "mult_adds":
             cells.append(f'<th scope="col" class="st-num">{title}</th>')
         else:
             cells.append(f'<th scope="col">{title}</th>')
@@ -261,7 +264,7 @@ def _row(
             value = text_cells.get(key)
             if value is None:
                 value = getattr(row, key, None)
-            css = ' class="st-num"' if key in ("groups", "backward_flops") else ""
+            css = ' class="st-num"' if key in _NUMERIC_TEXT else ""
             cells.append(f"<td{css}>{_esc(value) if value not in (None, '') else '--'}</td>")
     attrs = f' data-name="{_esc(row.qualified_name)}" data-depth="{row.depth}"'
     return f'<tr class="{" ".join(classes)}"{attrs}>' + "".join(cells) + "</tr>"

@@ -12,7 +12,15 @@ from summarytool.render.totals import footer
 if TYPE_CHECKING:
     from summarytool.model_statistics import ModelStatistics
 
-_NUMERIC = {"num_params", "params_percent", "mult_adds", "groups", "flops", "backward_flops"}
+_NUMERIC = {
+    "num_params",
+    "params_percent",
+    "mult_adds",
+    "groups",
+    "flops",
+    "backward_flops",
+    "activation_memory",
+}
 
 
 def _escape(text: str) -> str:

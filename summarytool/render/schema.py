@@ -14,6 +14,7 @@ import platform
 import warnings
 from collections.abc import Mapping
 from enum import Enum
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from summarytool.enums import ColumnSettings, RowSettings, Units
@@ -25,14 +26,16 @@ if TYPE_CHECKING:
 SCHEMA = "summarytool.summary/1"
 SCHEMA_FAMILY = "summarytool.summary/"
 
-# Measurements the engine adds on some runs (FLOPs, later memory). A row or a summary carries each key
-# only when the attribute exists and is not None (nor an empty dict), so files written by older and
-# newer engines are all valid "summarytool.summary/1". Row FLOPs include the row's children's FLOPs.
-OPTIONAL_ROW_FIELDS: tuple[str, ...] = ("flops", "backward_flops", "flops_uncounted", "memory_bytes")
-# Row fields that only mean something when FLOPs were counted on that row.
+# Measurements the engine adds on some runs (FLOPs, training-step memory). A row or a summary carries
+# each key only when that run measured it, so files written by older and newer engines are all valid
+# "summarytool.summary/1". Row FLOPs include the row's children's FLOPs.
+OPTIONAL_ROW_FIELDS: tuple[str, ...] = ("flops", "backward_flops", "flops_uncounted", "activation_bytes")
+# Row fields that only mean something when FLOPs were counted on that row / memory was estimated.
 _FLOP_ROW_FIELDS = frozenset({"backward_flops", "flops_uncounted"})
-OPTIONAL_TOTAL_FIELDS: tuple[str, ...] = ("total_flops", "total_backward_flops", "peak_memory_bytes")
-# Structured measurements of the whole run: FLOPs per ATen op, ops without a formula, a memory report.
+_MEMORY_ROW_FIELDS = frozenset({"activation_bytes"})
+OPTIONAL_TOTAL_FIELDS: tuple[str, ...] = ("total_flops", "total_backward_flops")
+# Structured measurements of the whole run: FLOPs per ATen op, ops without a formula, the
+# training-step memory estimate (a MemoryReport, exported as its fields).
 OPTIONAL_SUMMARY_OBJECTS: tuple[str, ...] = ("flops_by_op", "flops_uncounted", "memory")
 
 
@@ -94,7 +97,7 @@ def _parent_indices(rows: list[LayerInfo]) -> list[int | None]:
     return parents
 
 
-def row_to_dict(row: LayerInfo, index: int, parent: int | None) -> dict[str, Any]:
+def row_to_dict(row: LayerInfo, index: int, parent: int | None, memory: bool = False) -> dict[str, Any]:
     """One row: where it sits, what it is, its shapes, parameters and compute."""
     leaf = bool(row.is_leaf_layer)
     out: dict[str, Any] = {
@@ -124,8 +127,11 @@ def row_to_dict(row: LayerInfo, index: int, parent: int | None) -> dict[str, Any
     counted = getattr(row, "flops", None) is not None
     for name in OPTIONAL_ROW_FIELDS:
         value = getattr(row, name, None)
-        if _present(value) and (counted or name not in _FLOP_ROW_FIELDS):
-            out[name] = jsonable(value)
+        if not _present(value) or (name in _FLOP_ROW_FIELDS and not counted):
+            continue
+        if name in _MEMORY_ROW_FIELDS and not memory:
+            continue
+        out[name] = jsonable(value)
     return out
 
 
@@ -181,7 +187,8 @@ def summary_to_dict(stats: ModelStatistics) -> dict[str, Any]:
         value = getattr(stats, name, None)
         if _present(value):
             out[name] = jsonable(value)
-    out["rows"] = [row_to_dict(row, i, parents[i]) for i, row in enumerate(rows)]
+    memory = getattr(stats, "memory", None) is not None
+    out["rows"] = [row_to_dict(row, i, parents[i], memory) for i, row in enumerate(rows)]
     return out
 
 
@@ -274,6 +281,18 @@ def _enum_or_none(enum: type, value: Any, what: str, source: str) -> Any:
         return None
 
 
+def _memory_report(values: Any) -> Any:
+    """The saved training-step estimate as the engine's MemoryReport (attributes, as the renderers read it)."""
+    if not isinstance(values, Mapping):
+        return values
+    try:
+        from summarytool.capture.memory import MemoryReport
+
+        return MemoryReport(**values)
+    except (ImportError, TypeError):  # another engine version: keep the fields readable as attributes
+        return SimpleNamespace(**values)
+
+
 def summary_from_dict(data: Mapping[str, Any], source: str = "the summary") -> ModelStatistics:
     """A ModelStatistics rebuilt from `summary_to_dict` output: it prints, diffs and re-exports the same."""
     from summarytool.analysis.hierarchy import link_rows
@@ -320,7 +339,7 @@ def summary_from_dict(data: Mapping[str, Any], source: str = "the summary") -> M
             _set_value(stats, name, totals[name])
     for name in OPTIONAL_SUMMARY_OBJECTS:
         if name in data:
-            _set_value(stats, name, data[name])
+            _set_value(stats, name, _memory_report(data[name]) if name == "memory" else data[name])
     if "run" in settings:
         stats.run_settings = dict(settings["run"])
     stats.loaded_versions = dict(data.get("versions") or {})

@@ -24,7 +24,7 @@ def _split(stats: ModelStatistics, label: str, num: float, units: object, is_byt
 
 
 def footer(stats: ModelStatistics) -> list[Total]:
-    """The same totals as the text table's footer, plus FLOPs when they were measured."""
+    """The same totals as the text table's footer: FLOPs and the training-step memory when measured."""
     fmt = stats.formatting
     items: list[tuple[str, str, float, object, bool]] = [
         ("total_params", "Total params", stats.total_params, fmt.params_count_units, False),
@@ -56,6 +56,33 @@ def footer(stats: ModelStatistics) -> list[Total]:
             ("total_param_bytes", "Params size", stats.total_param_bytes, fmt.params_size_units, True),
             ("estimated_total_bytes", "Estimated Total Size", total or 0, fmt.params_size_units, True),
         ]
+    memory = getattr(stats, "memory", None)
+    if memory is not None:
+        size = fmt.params_size_units
+        items += [
+            (
+                "memory.peak_bytes",
+                f"Training step ({memory.optimizer}) peak, estimated",
+                memory.peak_bytes,
+                size,
+                True,
+            ),
+            ("memory.parameters", "Parameters", memory.parameters, size, True),
+            ("memory.gradients", "Gradients", memory.gradients, size, True),
+            ("memory.optimizer_state", "Optimizer state", memory.optimizer_state, size, True),
+            ("memory.activations", "Activations and temporaries", memory.activations, size, True),
+        ]
+        measured = getattr(memory, "measured_peak_bytes", None)
+        if measured is not None:
+            items.append(
+                (
+                    "memory.measured_peak_bytes",
+                    f"Training step peak, measured on {memory.device}",
+                    measured,
+                    size,
+                    True,
+                )
+            )
     out = []
     for key, label, num, units, is_bytes in items:
         shown_label, value = _split(stats, label, num, units, is_bytes)
