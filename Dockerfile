@@ -77,6 +77,7 @@ RUN if [ ! -f /tmp/summarytool-src/README.md ]; then echo '# summarytool' > /tmp
     && rm -rf /tmp/summarytool-src \
     && summarytool --help >/dev/null
 COPY notebooks/ /opt/summarytool/notebooks/
+COPY examples/ /opt/summarytool/examples/
 
 # The GPU: every device, compute and NVML. NVIDIA_REQUIRE_CUDA replaces the base's "cuda>=12.8" gate:
 # torch's CUDA 12.8 wheels run on any CUDA 12 driver (>= 525, minor-version compatibility), and
