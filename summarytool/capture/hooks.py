@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -69,6 +70,7 @@ class CallRecorder:
         self.stack: list[tuple[int, LayerInfo, Any]] = []
         self._latest: dict[int, LayerInfo] = {}
         self._handles: list[Any] = []
+        self._by_module = registry.by_module
 
     def __enter__(self) -> CallRecorder:
         # Opaque to torch.compile: dynamo must not trace the bookkeeping (it cannot, and the
@@ -88,39 +90,53 @@ class CallRecorder:
             handle.remove()
         self._handles = []
 
-    def _parent_row(self, place: Placement) -> LayerInfo | None:
-        if place.parent is None:
-            return None
-        return self._latest.get(id(place.parent.module))
-
     def _pre(self, module: nn.Module, args: Any) -> None:
-        if id(module) not in self.registry.by_module:
+        # Runs for every module call in the process while active: the common case is kept short.
+        key = id(module)
+        places = self._by_module.get(key)
+        if places is None:
             return
-        place = self.registry.placement_for(module, self.stack)
-        row = new_row(place, self.facts, self._parent_row(place))
+        place = places[0] if len(places) == 1 else self.registry.placement_for(module, self.stack)
+        parent = place.parent
+        row = new_row(place, self.facts, None if parent is None else self._latest.get(id(parent.module)))
         if self.count_flops:
             row.flops = 0
         self.rows.append(row)
-        self._latest[id(module)] = row
-        self.stack.append((id(module), row, args))
+        self._latest[key] = row
+        self.stack.append((key, row, args))
 
     def _post(self, module: nn.Module, args: Any, output: Any) -> None:
-        if id(module) not in self.registry.by_module:
+        key = id(module)
+        if key not in self._by_module:
             return
-        row = None
-        while self.stack:
-            mod_id, candidate, _ = self.stack.pop()
-            if mod_id == id(module):
-                row = candidate
-                break
-        if row is None:
-            return
+        stack = self.stack
+        if stack and stack[-1][0] == key:
+            row = stack.pop()[1]
+        else:  # a call that raised inside a caught exception left entries behind
+            row = None
+            while stack:
+                mod_id, candidate, _ = stack.pop()
+                if mod_id == key:
+                    row = candidate
+                    break
+            if row is None:
+                return
         row.executed = True
-        row.input_size, _ = io_shape(args, self.batch_dim)
-        row.output_size, elem_bytes = io_shape(output, self.batch_dim)
+        batch_dim = self.batch_dim
+        first = args[0] if args else None
+        if batch_dim is None and first.__class__ is torch.Tensor:
+            row.input_size = list(first.shape)
+        else:
+            row.input_size = io_shape(args, batch_dim)[0]
+        if output.__class__ is torch.Tensor:
+            size = row.output_size = list(output.shape)
+            row.output_bytes = output.element_size() * math.prod(size)
+        else:
+            size, elem_bytes = io_shape(output, batch_dim)
+            row.output_size = size
+            row.output_bytes = elem_bytes * numel(size) if size else elem_bytes
         if self.all_outputs:
             row.output_shapes = all_shapes(output)
-        row.output_bytes = elem_bytes * numel(row.output_size) if row.output_size else elem_bytes
         refresh = row.contains_lazy_param
         if refresh:
             # Lazy modules get their real parameters (and their final class) in the first call.
@@ -129,7 +145,7 @@ class CallRecorder:
             row.param_bytes, row.contains_lazy_param = stats.nbytes, stats.has_lazy
             row.class_name = class_name_of(module)
             row.is_leaf_layer = not any(m is not None for m in module._modules.values())
-        row.macs = self.facts.macs(module, row.class_name, row.output_size, refresh=refresh)
+        row.macs = self.facts.macs(module, row.class_name, size, refresh=refresh)
 
     def failing_call(self) -> tuple[LayerInfo, Any] | None:
         """The innermost call that had started but not finished (the one that raised)."""
