@@ -48,12 +48,14 @@ TAG ?= latest
 BASE_IMAGE ?= nvidia/cuda:12.8.1-base-ubuntu24.04
 DOCKER ?= docker
 COMPOSE ?= $(DOCKER) compose
-COMPOSE_CPU := $(COMPOSE) -f docker-compose.yml -f docker-compose.cpu.yml
+# One instance per teammate (compose project summarytool-$(NAME)); image/instances.py picks the ports.
+NAME ?= $(or $(USER),$(shell id -un))
+INSTANCES := $(PYTHON) image/instances.py
 REGISTRY ?=
 IMAGE_TOOLS := build/image-tools
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 
-.PHONY: build run run-cpu stop logs shell ssh selfcheck lock pin-base lint-image test-image push image-size
+.PHONY: build run run-cpu stop ps logs shell ssh selfcheck lock pin-base lint-image test-image push image-size
 
 $(IMAGE_TOOLS)/.installed: requirements/image-test.txt
 	$(PYTHON) -m venv $(IMAGE_TOOLS)
@@ -67,25 +69,26 @@ build: ## build the workstation image (IMAGE, TAG, BASE_IMAGE can be set)
 	  --build-arg SOURCE=$$(git remote get-url origin 2>/dev/null || echo unknown) \
 	  -t $(IMAGE):$(TAG) .
 
-run: ## start the workstation with docker compose (GPU; settings in .env, see .env.example)
-	IMAGE=$(IMAGE) TAG=$(TAG) $(COMPOSE) up -d
-	@echo "JupyterLab: http://localhost:$${JUPYTER_PORT:-8888}  (token: JUPYTER_TOKEN, or 'make logs')"
-	@echo "SSH:        ssh -p $${SSH_PORT:-2222} dev@localhost"
+run: ## start your own instance: make run NAME=alice [GPUS=0,1|all|none CPUS= MEMORY=] (docs/sharing.md)
+	IMAGE=$(IMAGE) TAG=$(TAG) DOCKER="$(DOCKER)" $(INSTANCES) up --name '$(NAME)'
 
-run-cpu: ## start the workstation without a GPU (compose CPU variant)
-	IMAGE=$(IMAGE) TAG=$(TAG) $(COMPOSE_CPU) up -d
+run-cpu: ## start your own instance without a GPU (GPUS=none: the compose CPU variant)
+	IMAGE=$(IMAGE) TAG=$(TAG) DOCKER="$(DOCKER)" $(INSTANCES) up --name '$(NAME)' --gpus none
 
-stop: ## stop the workstation (volumes are kept)
-	$(COMPOSE) down
+stop: ## stop your instance: make stop NAME=alice (volumes are kept)
+	DOCKER="$(DOCKER)" $(INSTANCES) down --name '$(NAME)'
 
-logs: ## follow the workstation's log (self-check report, Jupyter token, SSH fingerprints)
-	$(COMPOSE) logs -f workstation
+ps: ## every instance on this server: owner, ports, GPUs, uptime, health
+	@DOCKER="$(DOCKER)" $(INSTANCES) ps
 
-shell: ## a bash shell as dev inside the running workstation
-	$(COMPOSE) exec -u dev workstation bash -l
+logs: ## follow your instance's log (self-check report, Jupyter token, SSH fingerprints)
+	$(COMPOSE) -p summarytool-$(NAME) logs -f workstation
 
-ssh: ## ssh into the running workstation as dev
-	ssh -p $${SSH_PORT:-2222} dev@localhost
+shell: ## a bash shell as dev inside your running instance
+	$(COMPOSE) -p summarytool-$(NAME) exec -u dev workstation bash -l
+
+ssh: ## ssh into your running instance as dev
+	ssh -p $$(DOCKER="$(DOCKER)" $(INSTANCES) port --name '$(NAME)' ssh) dev@localhost
 
 selfcheck: ## run summarytool selfcheck in a fresh container with all GPUs
 	$(DOCKER) run --rm --gpus all -e SELFCHECK=off $(IMAGE):$(TAG) summarytool selfcheck

@@ -3,7 +3,8 @@
 #   no command:   self-check, then sshd and JupyterLab; the container ends when either ends.
 #   a command:    self-check, then the command as `dev`; the container exits with its code.
 # Environment: NB_UID NB_GID JUPYTER_TOKEN JUPYTER_TOKEN_FILE SSH_AUTHORIZED_KEYS SSH_AUTHORIZED_KEYS_FILE
-#              SELFCHECK=warn|strict|off SELFCHECK_ARGS START_JUPYTER START_SSHD (see README, "The image").
+#              SELFCHECK=warn|strict|off SELFCHECK_ARGS START_JUPYTER START_SSHD (see README, "The image")
+#              BIND_ADDRESS JUPYTER_PASSWORD_HASH JUPYTER_CERTFILE JUPYTER_KEYFILE (docs/sharing.md).
 # Messages go to stderr, so that a command's stdout stays its own.
 set -euo pipefail
 
@@ -104,7 +105,38 @@ selfcheck() {
   fi
 }
 
+# BIND_ADDRESS is where the host publishes the ports (compose passes it on). Anything but loopback is reachable
+# from other machines, so Jupyter needs a strong token or a password hash, and sshd needs keys: refuse otherwise.
+exposure_checks() {
+  local bind=${BIND_ADDRESS:-127.0.0.1} token=${JUPYTER_TOKEN:-} problems=()
+  if [[ -n ${JUPYTER_CERTFILE:-}${JUPYTER_KEYFILE:-} ]]; then
+    [[ -n ${JUPYTER_CERTFILE:-} && -n ${JUPYTER_KEYFILE:-} ]] || die "set both JUPYTER_CERTFILE and JUPYTER_KEYFILE"
+    "${AS_DEV[@]}" test -r "$JUPYTER_CERTFILE" || die "JUPYTER_CERTFILE=$JUPYTER_CERTFILE is not readable by $USER_NAME"
+    "${AS_DEV[@]}" test -r "$JUPYTER_KEYFILE" || die "JUPYTER_KEYFILE=$JUPYTER_KEYFILE is not readable by $USER_NAME"
+    log "JupyterLab serves HTTPS with $JUPYTER_CERTFILE"
+  fi
+  [[ $bind =~ ^(127\.[0-9.]+|::1|localhost)$ ]] && return 0
+  if [[ ${START_JUPYTER:-1} == 1 && -z ${JUPYTER_PASSWORD_HASH:-} ]]; then
+    [[ -n ${JUPYTER_TOKEN_FILE:-} && -r $JUPYTER_TOKEN_FILE ]] && token=$(tr -d '[:space:]' <"$JUPYTER_TOKEN_FILE")
+    ((${#token} >= 32)) || problems+=("JupyterLab needs JUPYTER_TOKEN (or JUPYTER_TOKEN_FILE) of at least 32 \
+characters, or JUPYTER_PASSWORD_HASH; this one has ${#token}. Make one: python3 -c 'import secrets; print(secrets.token_hex(32))'")
+  fi
+  # authorized_keys (above) has put SSH_AUTHORIZED_KEYS(_FILE) there; sshd runs only as root
+  if [[ ${START_SSHD:-1} == 1 && $(id -u) == 0 && ! -s $HOME_DIR/.ssh/authorized_keys ]]; then
+    problems+=("sshd needs SSH_AUTHORIZED_KEYS or SSH_AUTHORIZED_KEYS_FILE (key login only)")
+  fi
+  if ((${#problems[@]})); then
+    log "error: BIND_ADDRESS=$bind publishes the ports beyond this host, and:"
+    printf '[entrypoint]   - %s\n' "${problems[@]}" >&2
+    log "not starting. Fix the above, or keep BIND_ADDRESS=127.0.0.1 and use ssh -L / a reverse proxy."
+    exit 3
+  fi
+  log "BIND_ADDRESS=$bind: ports are public; token and SSH keys checked"
+}
+
 jupyter_token() {
+  local scheme=http
+  [[ -n ${JUPYTER_CERTFILE:-} ]] && scheme=https
   if [[ -n ${JUPYTER_TOKEN_FILE:-} ]]; then
     [[ -r $JUPYTER_TOKEN_FILE ]] || die "JUPYTER_TOKEN_FILE=$JUPYTER_TOKEN_FILE is not readable"
     JUPYTER_TOKEN=$(tr -d '[:space:]' <"$JUPYTER_TOKEN_FILE")
@@ -116,7 +148,7 @@ jupyter_token() {
     # An empty token would switch authentication off: never let that happen.
     JUPYTER_TOKEN=$(python3 -c 'import secrets; print(secrets.token_hex(24))')
     log "Jupyter token (generated; set JUPYTER_TOKEN or JUPYTER_TOKEN_FILE to choose one): $JUPYTER_TOKEN"
-    log "JupyterLab: http://127.0.0.1:8888/lab?token=$JUPYTER_TOKEN (use the host port you published)"
+    log "JupyterLab: $scheme://127.0.0.1:8888/lab?token=$JUPYTER_TOKEN (use the host port you published)"
   fi
   export JUPYTER_TOKEN
   (umask 077 && printf '%s\n' "$JUPYTER_TOKEN" >"$STATE/jupyter-token")
@@ -167,6 +199,9 @@ if [[ ! -e $WORKSPACE/notebooks && -w $WORKSPACE ]]; then
   "${AS_DEV[@]}" cp -r /opt/summarytool/notebooks "$WORKSPACE/notebooks" || log "could not copy the notebooks"
 fi
 
+if (($# == 0)); then
+  exposure_checks
+fi
 selfcheck
 if (($#)); then
   echo command >"$STATE/mode"

@@ -9,6 +9,8 @@ if [[ -f $state/sshd ]]; then
   kill -0 "$(cat "$state/sshd")"
 fi
 if [[ -f $state/jupyter ]]; then
-  curl -fsS --max-time 4 -o /dev/null -H "Authorization: token $(cat "$state/jupyter-token")" \
-    http://127.0.0.1:8888/api/status
+  # With TLS (JUPYTER_CERTFILE) the user's certificate names the host, not 127.0.0.1: -k is enough here.
+  url=http://127.0.0.1:8888/api/status tls=()
+  [[ -z ${JUPYTER_CERTFILE:-} ]] || { url=https://127.0.0.1:8888/api/status; tls=(-k); }
+  curl -fsS "${tls[@]}" --max-time 4 -o /dev/null -H "Authorization: token $(cat "$state/jupyter-token")" "$url"
 fi

@@ -12,3 +12,13 @@ c.ServerApp.root_dir = "/workspace"
 c.ServerApp.allow_remote_access = True
 c.ServerApp.terminado_settings = {"shell_command": ["/bin/bash", "-l"]}
 c.ServerApp.shutdown_no_activity_timeout = 0
+
+# Sharing a server (docs/sharing.md): a password hash besides the token, and TLS with the user's certificate.
+# The entrypoint has checked both files are readable and, on a public BIND_ADDRESS, that the token is strong.
+import os  # noqa: E402
+
+if os.environ.get("JUPYTER_PASSWORD_HASH"):
+    c.PasswordIdentityProvider.hashed_password = os.environ["JUPYTER_PASSWORD_HASH"]
+if os.environ.get("JUPYTER_CERTFILE") and os.environ.get("JUPYTER_KEYFILE"):
+    c.ServerApp.certfile = os.environ["JUPYTER_CERTFILE"]
+    c.ServerApp.keyfile = os.environ["JUPYTER_KEYFILE"]

@@ -60,6 +60,7 @@ def nvml_section(info: nvml_mod.NvmlInfo, smi: str | None) -> Section:
                 message=f"NVML answers: driver {info.driver_version}, {len(info.gpus)} GPU(s)",
             )
         )
+        section.findings.extend(sharing_lines_and_findings(info, section.lines))
     else:
         section.lines.append(f"NVML unavailable ({info.status}): {info.error}")
         section.lines.append("nothing to check here; the verdict is under Compatibility")
@@ -69,6 +70,52 @@ def nvml_section(info: nvml_mod.NvmlInfo, smi: str | None) -> Section:
         section.lines.append("nvidia-smi (shown as is, never parsed):")
         section.lines.extend("  " + line for line in smi.splitlines())
     return section
+
+
+def _process_text(p: nvml_mod.GpuProcess) -> str:
+    memory = "memory n/a" if p.used_memory_bytes is None else f"{p.used_memory_bytes / GIB:.1f} GiB"
+    return f"pid {p.pid} {p.name or '(name n/a)'} ({memory})"
+
+
+def sharing_lines_and_findings(info: nvml_mod.NvmlInfo, lines: list[str]) -> list[Finding]:
+    """Which GPUs this container sees, and who else computes on them (a shared server: another container,
+    another user). Adds report lines; returns a gpu-sharing finding when NVML could list the processes."""
+    seen = ", ".join(f"{g.index} ({g.uuid or 'uuid n/a'})" for g in info.gpus) or "none"
+    asked = ", ".join(f"{k}={v}" for k, v in info.visible_devices.items()) or "no *_VISIBLE_DEVICES set"
+    lines.append(f"this container sees GPU(s): {seen}; {asked}")
+    listed = [g for g in info.gpus if g.other_processes is not None]
+    busy = [g for g in listed if g.other_processes]
+    for g in info.gpus:
+        if g.other_processes is None:
+            lines.append(f"GPU {g.index}: other processes not readable through NVML")
+        elif g.other_processes:
+            lines.append(
+                f"GPU {g.index}: also used by {len(g.other_processes)} other process(es): "
+                + "; ".join(_process_text(p) for p in g.other_processes)
+            )
+        else:
+            lines.append(f"GPU {g.index}: no other process is using it")
+    if not listed:
+        return []
+    if not busy:
+        return [Finding("gpu-sharing", Verdict.OK, f"no other process on GPU(s) {_indices(listed)}")]
+    held = sum(p.used_memory_bytes or 0 for g in busy for p in g.other_processes or [])
+    count = sum(len(g.other_processes or []) for g in busy)
+    return [
+        Finding(
+            "gpu-sharing",
+            Verdict.WARN,
+            f"GPU(s) {_indices(busy)} also used by {count} other process(es), holding {held / GIB:.1f} GiB",
+            reason="another container or user computes on the same GPU: memory and time are shared, "
+            "so out-of-memory errors and slow steps can come from them, not from your code",
+            fix="ask for other GPUs (make run NAME=... GPUS=2,3; `make ps` shows who has which), "
+            "or agree with whoever holds them",
+        )
+    ]
+
+
+def _indices(gpus: list[nvml_mod.GpuInfo]) -> str:
+    return ",".join(str(g.index) for g in gpus)
 
 
 def torch_section(build: torchbuild.TorchBuild) -> Section:

@@ -7,6 +7,7 @@ hosts without it, and its functions are looked up on the module at call time so 
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from dataclasses import asdict, dataclass, field
@@ -26,6 +27,15 @@ STATUS_ERROR = "error"  # NVML is there but failed (version mismatch, permission
 
 
 @dataclass
+class GpuProcess:
+    """A process with a CUDA context on a GPU, as NVML lists it (host PIDs: another container's too)."""
+
+    pid: int
+    used_memory_bytes: int | None = None  # None where NVML cannot tell (some drivers, MIG, Windows)
+    name: str | None = None  # None where the process is outside what NVML may name
+
+
+@dataclass
 class GpuInfo:
     """One GPU's figures; optional readings are None where the GPU or driver does not report them."""
 
@@ -37,6 +47,9 @@ class GpuInfo:
     temperature_c: int | None = None
     utilization_gpu_pct: int | None = None
     utilization_memory_pct: int | None = None
+    uuid: str | None = None
+    # Compute processes on this GPU other than this one; None where NVML cannot list them.
+    other_processes: list[GpuProcess] | None = None
 
     @property
     def sm(self) -> str:
@@ -54,6 +67,8 @@ class NvmlInfo:
     driver_version: str | None = None
     cuda_driver_version: int | None = None  # 1000*major + 10*minor, e.g. 12080 for CUDA 12.8
     gpus: list[GpuInfo] = field(default_factory=list)
+    # What the container runtime was asked to show (NVIDIA_VISIBLE_DEVICES) and what CUDA may use.
+    visible_devices: dict[str, str] = field(default_factory=dict)
 
     @property
     def available(self) -> bool:
@@ -89,6 +104,36 @@ def _optional(call: Any, *args: Any) -> Any:
         return None
 
 
+def _text(value: Any) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def _other_processes(handle: Any) -> list[GpuProcess] | None:
+    """Who else computes on this GPU: `nvmlDeviceGetComputeRunningProcesses`, without this process."""
+    import pynvml
+
+    listed = _optional(pynvml.nvmlDeviceGetComputeRunningProcesses, handle)
+    if listed is None:
+        return None
+    out = []
+    for p in listed:
+        pid = int(p.pid)
+        if pid == os.getpid():
+            continue
+        used = getattr(p, "usedGpuMemory", None)
+        # NVML_VALUE_NOT_AVAILABLE is an all-ones unsigned long long
+        used = None if used is None or int(used) >= 2**63 else int(used)
+        name = _optional(pynvml.nvmlSystemGetProcessName, pid)
+        out.append(GpuProcess(pid=pid, used_memory_bytes=used, name=None if name is None else _text(name)))
+    return out
+
+
+def visible_devices(environ: Any = None) -> dict[str, str]:
+    environ = os.environ if environ is None else environ
+    keys = ("NVIDIA_VISIBLE_DEVICES", "CUDA_VISIBLE_DEVICES")
+    return {k: environ[k] for k in keys if k in environ}
+
+
 def _gpu(index: int) -> GpuInfo:
     import pynvml
 
@@ -98,6 +143,7 @@ def _gpu(index: int) -> GpuInfo:
     temperature = _optional(pynvml.nvmlDeviceGetTemperature, handle, pynvml.NVML_TEMPERATURE_GPU)
     utilization = _optional(pynvml.nvmlDeviceGetUtilizationRates, handle)
     name = pynvml.nvmlDeviceGetName(handle)
+    uuid = _optional(pynvml.nvmlDeviceGetUUID, handle)
     return GpuInfo(
         index=index,
         name=name.decode() if isinstance(name, bytes) else str(name),
@@ -107,6 +153,8 @@ def _gpu(index: int) -> GpuInfo:
         temperature_c=None if temperature is None else int(temperature),
         utilization_gpu_pct=None if utilization is None else int(utilization.gpu),
         utilization_memory_pct=None if utilization is None else int(utilization.memory),
+        uuid=None if uuid is None else _text(uuid),
+        other_processes=_other_processes(handle),
     )
 
 
@@ -133,6 +181,7 @@ def query() -> NvmlInfo:
             status=STATUS_OK,
             driver_version=driver.decode() if isinstance(driver, bytes) else str(driver),
             cuda_driver_version=int(pynvml.nvmlSystemGetCudaDriverVersion()),
+            visible_devices=visible_devices(),
         )
         info.gpus = [_gpu(i) for i in range(int(pynvml.nvmlDeviceGetCount()))]
         return info
