@@ -32,9 +32,9 @@ test: venv ## lint and run every test
 test-unit: venv ## the Python tests only (no image)
 	$(PY) -m pytest -q -m "not image"
 
-lint: venv ## ruff on the package, tests and benchmarks
-	$(VENV)/bin/ruff check summarytool tests bench
-	$(VENV)/bin/ruff format --check summarytool tests bench
+lint: venv ## ruff on the package, tests, benchmarks and examples
+	$(VENV)/bin/ruff check summarytool tests bench examples
+	$(VENV)/bin/ruff format --check summarytool tests bench examples
 
 bench: venv ## the speed benchmark against torchinfo (prints a table)
 	$(PY) bench/bench_speed.py
