@@ -13,7 +13,7 @@ from torch import nn
 
 from summarytool.analysis.hierarchy import insert_missing_ancestors, link_rows, mark_recursive
 from summarytool.analysis.module_facts import ModuleFacts
-from summarytool.capture.dry_run import meta_copy, needs_copy, to_meta
+from summarytool.capture.dry_run import meta_copy, needs_copy, symbolic_fake_mode, to_meta
 from summarytool.capture.guard import ModelStateGuard, paused_gc, preserved_rng
 from summarytool.capture.hooks import CallRecorder, is_scripted, new_row, static_rows
 from summarytool.capture.memory import OPTIMIZERS, AllocationTracker, MemoryReport, finish_step
@@ -124,7 +124,7 @@ def summary(
         count_flops = dry_run or bool(FLOP_COLUMNS & set(columns))
         if optimizer is not None and input_size is None:
             kwargs = to_meta(kwargs)
-        capture = _collect_rows(
+        args = (
             model,
             registry,
             x,
@@ -134,9 +134,31 @@ def summary(
             model_mode,
             formatting,
             kwargs,
-            count_flops,
-            optimizer,
         )
+        try:
+            capture = _collect_rows(*args, count_flops, optimizer)
+        except SummaryError as exc:
+            if not (dry_run and optimizer is None and _is_data_dependent_on_meta(exc.__cause__ or exc)):
+                raise
+            # Data-dependent ops (nonzero, boolean masks) cannot run on meta tensors; fake tensors
+            # can, with symbolic sizes (u0, u1, ...) where the data would decide.
+            registry = ModuleRegistry(model, model.__class__.__name__)
+            args = (
+                model,
+                registry,
+                x,
+                batch_dim,
+                bool(cache_forward_pass),
+                run_on,
+                model_mode,
+                formatting,
+                kwargs,
+            )
+            try:
+                with symbolic_fake_mode():
+                    capture = _collect_rows(*args, count_flops, optimizer)
+            except SummaryError:
+                raise exc from exc.__cause__  # the meta error says what to do instead
         summary_list, facts = capture.rows, capture.facts
         total_input = None if x is None else total_input_bytes(x)  # None without input, as torchinfo
         totals = facts.stats(model) if facts is not None else None

@@ -82,19 +82,58 @@ def test_small_llama_dry_run_equals_real_run() -> None:
     assert [r.output_size for r in dry.summary_list] == [r.output_size for r in real.summary_list]
 
 
+class Gain(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.g = nn.Parameter(torch.ones(()))
+
+    def forward(self, v):
+        return v * self.g
+
+
 class DataDependent(nn.Module):
+    """A boolean mask picks the values: the sizes after it depend on the data."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.gain = Gain()
+        self.lift = nn.Linear(1, 3)
+
+    def forward(self, x):
+        h = self.fc(x)
+        picked = self.gain(h[h > 0])
+        return self.lift(picked.unsqueeze(-1)).sum() + h.sum()
+
+
+def test_data_dependent_shapes_fall_back_to_fake_tensors_with_symbolic_sizes() -> None:
+    stats = summary(
+        DataDependent(), (2, 4), device="meta", col_names=["output_size", "num_params", "flops"], verbose=0
+    )
+    root, fc, gain, lift = stats.summary_list
+    assert fc.output_size == [2, 4] and fc.flops == 2 * 2 * 4 * 4
+    assert str(gain.output_size) == "[u0]" and str(lift.output_size) == "[u0, 3]"  # decided by the data
+    assert stats.total_params == 20 + 1 + 6
+    assert stats.flops_uncounted == {"aten.addmm (data-dependent shape)": 1}
+    text = str(stats)
+    assert "[u0, 3]" in text and "FLOPs incomplete: 1 calls of aten.addmm (data-dependent shape)" in text
+
+
+class Branchy(nn.Module):
+    """Python control flow on a tensor's value: no dry run can decide it."""
+
     def __init__(self) -> None:
         super().__init__()
         self.fc = nn.Linear(4, 4)
 
     def forward(self, x):
-        keep = self.fc(x) > 0
-        return x[keep.nonzero(as_tuple=True)]
+        y = self.fc(x)
+        return y * 2 if y.sum().item() > 0 else y
 
 
-def test_data_dependent_op_on_meta_is_a_clear_error() -> None:
+def test_control_flow_on_values_is_a_clear_error() -> None:
     with pytest.raises(SummaryError) as info:
-        summary(DataDependent(), (2, 4), device="meta", verbose=0)
+        summary(Branchy(), (2, 4), device="meta", verbose=0)
     message = str(info.value)
-    assert "DataDependent" in message
+    assert "Branchy" in message
     assert "needs real tensor values" in message and "device='cpu'" in message

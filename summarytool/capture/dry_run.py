@@ -61,3 +61,16 @@ def to_meta(x: Any) -> Any:
     if isinstance(x, (list, tuple)):
         return type(x)(to_meta(v) for v in x)
     return x
+
+
+def symbolic_fake_mode() -> Any:
+    """Fake tensors with a shape environment: data-dependent sizes become symbols (u0, u1, ...)."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.fx.experimental.symbolic_shapes import ShapeEnv
+
+    return FakeTensorMode(shape_env=ShapeEnv(), allow_non_fake_inputs=True)
+
+
+def is_concrete(shape: list[Any]) -> bool:
+    """True when every size is a plain int (not a symbol from a data-dependent op)."""
+    return all(type(v) is int for v in shape)

@@ -10,9 +10,10 @@ from torch import nn
 from torch.nn.modules import module as nn_module
 
 from summarytool.analysis.module_facts import ModuleFacts
+from summarytool.capture.dry_run import is_concrete
 from summarytool.capture.registry import ModuleRegistry, Placement
 from summarytool.records import LayerInfo, class_name_of
-from summarytool.shapes import all_shapes, io_shape, numel
+from summarytool.shapes import all_shapes, io_shape
 
 
 def new_row(place: Placement, facts: ModuleFacts, parent: LayerInfo | None) -> LayerInfo:
@@ -130,11 +131,13 @@ class CallRecorder:
             row.input_size = io_shape(args, batch_dim)[0]
         if output.__class__ is torch.Tensor:
             size = row.output_size = list(output.shape)
-            row.output_bytes = output.element_size() * math.prod(size)
+            elem_bytes = output.element_size()
         else:
             size, elem_bytes = io_shape(output, batch_dim)
             row.output_size = size
-            row.output_bytes = elem_bytes * numel(size) if size else elem_bytes
+        concrete = is_concrete(size)
+        # A size decided by the data (a symbol on fake tensors) has no byte count and no mult-adds.
+        row.output_bytes = elem_bytes * math.prod(size) if concrete else 0
         if self.all_outputs:
             row.output_shapes = all_shapes(output)
         refresh = row.contains_lazy_param
@@ -145,7 +148,7 @@ class CallRecorder:
             row.param_bytes, row.contains_lazy_param = stats.nbytes, stats.has_lazy
             row.class_name = class_name_of(module)
             row.is_leaf_layer = not any(m is not None for m in module._modules.values())
-        row.macs = self.facts.macs(module, row.class_name, size, refresh=refresh)
+        row.macs = self.facts.macs(module, row.class_name, size, refresh=refresh) if concrete else 0
 
     def failing_call(self) -> tuple[LayerInfo, Any] | None:
         """The innermost call that had started but not finished (the one that raised)."""

@@ -31,9 +31,13 @@ class FlopCounter(TorchDispatchMode):
     def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
-        flops = op_flops(func, args, kwargs, out)
+        name = str(func._overloadpacket)
+        try:
+            flops = op_flops(func, args, kwargs, out)
+        except Exception:  # sizes decided by the data (symbols on fake tensors) have no count
+            flops = None
+            name += " (data-dependent shape)"
         if flops is None:
-            name = str(func._overloadpacket)
             if is_heavy(name):
                 self.uncounted[name] += 1
                 for _, row, _ in self.stack:
