@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -114,15 +113,3 @@ def all_shapes(obj: Any) -> list[list[int]]:
 
     walk(obj)
     return found
-
-
-def prod(values: Iterable[Any]) -> int:
-    """Product of a (possibly nested) list of ints; 1 for an empty list."""
-    result = 1
-    for v in values:
-        result *= prod(v) if isinstance(v, Iterable) else int(v)
-    return result
-
-
-def numel(shape: list[int]) -> int:
-    return math.prod(shape) if shape else 1

@@ -74,7 +74,7 @@ class ModelStateGuard:
             for name, buf in m._buffers.items():
                 if buf is not None:
                     # Cloned so a train-mode pass (BatchNorm statistics) can be undone; buffers are small.
-                    self._buffers.append((m, name, buf, buf._version, buf.detach().clone()))
+                    self._buffers.append((m, name, buf, buf.detach().clone()))
             for name, p in m._parameters.items():
                 if p is not None:
                     # A lazy parameter is written by its first forward pass: that is its design.
@@ -101,7 +101,7 @@ class ModelStateGuard:
             m.training = flag
         written = 0
         with torch.no_grad():
-            for m, name, original, _version, saved in self._buffers:
+            for m, name, original, saved in self._buffers:
                 if _entry(m._buffers, name) is not original:
                     m._buffers[name] = original
                 # Always copied back: kernels such as batch_norm update running statistics

@@ -10,7 +10,7 @@ from torch import nn
 class Placement:
     """One position of a module in the `_modules` tree: its attribute name, depth and parent."""
 
-    __slots__ = ("var_name", "module", "depth", "parent", "qualified_name", "order", "children")
+    __slots__ = ("var_name", "module", "depth", "parent", "qualified_name", "children")
 
     def __init__(
         self, var_name: str, module: nn.Module, depth: int, parent: Placement | None, qualified_name: str
@@ -20,18 +20,7 @@ class Placement:
         self.depth = depth
         self.parent = parent
         self.qualified_name = qualified_name
-        self.order = 0
         self.children: list[Placement] = []
-
-    def ancestors(self) -> list[Placement]:
-        """From depth 1 down to the parent (the root, depth 0, is excluded)."""
-        chain: list[Placement] = []
-        p = self.parent
-        while p is not None and p.depth > 0:
-            chain.append(p)
-            p = p.parent
-        chain.reverse()
-        return chain
 
 
 class ModuleRegistry:
@@ -44,7 +33,6 @@ class ModuleRegistry:
         stack = [self.root]
         while stack:
             place = stack.pop()
-            place.order = len(self.in_order)
             self.in_order.append(place)
             self.by_module.setdefault(id(place.module), []).append(place)
             prefix = place.qualified_name + "." if place.qualified_name else ""
