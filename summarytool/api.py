@@ -113,8 +113,8 @@ def summary(
             kwargs = move_to(kwargs, target)
         elif input_data is not None:
             x, shown_size = prepare_input_data(input_data)
-            if dry_run:
-                x = to_meta(x)
+            if dry_run:  # generated inputs and their kwargs are made on meta already
+                x, kwargs = to_meta(x), to_meta(kwargs)
         else:
             x, shown_size = None, []
 
@@ -122,8 +122,6 @@ def summary(
         # The model goes where generated inputs are (and comes back afterwards); input_data is never moved.
         run_on = target if input_size is not None and device is not None else None
         count_flops = dry_run or bool(FLOP_COLUMNS & set(columns))
-        if optimizer is not None and input_size is None:
-            kwargs = to_meta(kwargs)
         args = (
             model,
             registry,
@@ -134,31 +132,28 @@ def summary(
             model_mode,
             formatting,
             kwargs,
+            count_flops,
+            optimizer,
         )
         try:
-            capture = _collect_rows(*args, count_flops, optimizer)
-        except SummaryError as exc:
-            if not (dry_run and optimizer is None and _is_data_dependent_on_meta(exc.__cause__ or exc)):
-                raise
-            # Data-dependent ops (nonzero, boolean masks) cannot run on meta tensors; fake tensors
-            # can, with symbolic sizes (u0, u1, ...) where the data would decide.
-            registry = ModuleRegistry(model, model.__class__.__name__)
-            args = (
-                model,
-                registry,
-                x,
-                batch_dim,
-                bool(cache_forward_pass),
-                run_on,
-                model_mode,
-                formatting,
-                kwargs,
-            )
             try:
-                with symbolic_fake_mode():
-                    capture = _collect_rows(*args, count_flops, optimizer)
-            except SummaryError:
-                raise exc from exc.__cause__  # the meta error says what to do instead
+                capture = _collect_rows(*args)
+            except SummaryError as exc:
+                if not (dry_run and optimizer is None and _is_data_dependent_on_meta(exc.__cause__ or exc)):
+                    raise
+                # Data-dependent ops (nonzero, boolean masks) cannot run on meta tensors; fake tensors
+                # can, with symbolic sizes (u0, u1, ...) where the data would decide.
+                try:
+                    with symbolic_fake_mode():
+                        capture = _collect_rows(*args)
+                except SummaryError:
+                    raise exc from exc.__cause__  # the meta error says what to do instead
+        except SummaryError as exc:
+            if verbose and exc.partial_summary is not None:
+                where = f"{exc.module_class} ({exc.module_name})"
+                print(f"summarytool: the forward pass failed in {where}; the rows that ran:", file=sys.stderr)
+                print(exc.partial_summary, file=sys.stderr)
+            raise
         summary_list, facts = capture.rows, capture.facts
         total_input = None if x is None else total_input_bytes(x)  # None without input, as torchinfo
         totals = facts.stats(model) if facts is not None else None
@@ -398,7 +393,7 @@ def _run_forward(
             if step is not None:
                 step.finish(model, output)
     except Exception as exc:
-        raise _failure(exc, recorder, x, formatting) from exc
+        raise _failure(exc, recorder, formatting) from exc
     return recorder.rows
 
 
@@ -409,9 +404,7 @@ def _is_data_dependent_on_meta(exc: BaseException) -> bool:
     )
 
 
-def _failure(
-    exc: Exception, recorder: CallRecorder, x: Any, formatting: FormattingOptions | None
-) -> SummaryError:
+def _failure(exc: Exception, recorder: CallRecorder, formatting: FormattingOptions | None) -> SummaryError:
     failing = recorder.failing_call()
     rows = list(recorder.rows)
     partial = None
@@ -439,7 +432,4 @@ def _failure(
             "input instead (e.g. device='cpu', batch 1), or move the data-dependent step out of forward()."
         )
     message = f"{head}\nExecuted layers up to: {executed}"
-    if partial is not None and formatting is not None and formatting.verbose:
-        print(f"summarytool: the forward pass failed in {cls} ({where}); the rows that ran:", file=sys.stderr)
-        print(partial, file=sys.stderr)
     return SummaryError(message, partial, where, cls, shapes)

@@ -137,3 +137,25 @@ def test_control_flow_on_values_is_a_clear_error() -> None:
     message = str(info.value)
     assert "Branchy" in message
     assert "needs real tensor values" in message and "device='cpu'" in message
+
+
+def test_fake_fallback_prints_no_failure_report(capsys: pytest.CaptureFixture[str]) -> None:
+    summary(DataDependent(), (2, 4), device="meta", verbose=1)
+    out, err = capsys.readouterr()
+    assert "[u0]" in out and "failed" not in err
+
+
+class Shifted(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(3, 2)
+
+    def forward(self, x, shift=None):
+        return self.fc(x) + shift
+
+
+def test_dry_run_with_input_data_moves_tensor_kwargs_too() -> None:
+    shift = torch.zeros(2)
+    stats = summary(Shifted(), input_data=torch.randn(4, 3), device="meta", shift=shift, verbose=0)
+    assert stats.summary_list[0].output_size == [4, 2]
+    assert shift.device.type == "cpu"
