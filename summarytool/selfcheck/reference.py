@@ -24,17 +24,26 @@ class UnknownReferenceError(ValueError):
     """A --reference name we have no model for."""
 
 
-def simplecnn() -> Any:
-    """The seed design's SimpleCNN: two conv blocks, then Flatten into a 401,408 -> 512 Linear."""
+def _conv_blocks() -> list[Any]:
+    """The two conv blocks both reference models start with (64 then 128 channels, each pooled by 2)."""
     from torch import nn
 
-    return nn.Sequential(
+    return [
         nn.Conv2d(3, 64, 3, padding=1),
         nn.ReLU(),
         nn.MaxPool2d(2),
         nn.Conv2d(64, 128, 3, padding=1),
         nn.ReLU(),
         nn.MaxPool2d(2),
+    ]
+
+
+def simplecnn() -> Any:
+    """The seed design's SimpleCNN: two conv blocks, then Flatten into a 401,408 -> 512 Linear."""
+    from torch import nn
+
+    return nn.Sequential(
+        *_conv_blocks(),
         nn.Flatten(),
         nn.Linear(128 * 56 * 56, 512),
         nn.ReLU(),
@@ -48,12 +57,7 @@ def gap_cnn() -> Any:
     from torch import nn
 
     return nn.Sequential(
-        nn.Conv2d(3, 64, 3, padding=1),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Conv2d(64, 128, 3, padding=1),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
+        *_conv_blocks(),
         nn.AdaptiveAvgPool2d(1),
         nn.Flatten(),
         nn.Linear(128, 512),
