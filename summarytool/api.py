@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import sys
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -16,6 +17,13 @@ from summarytool.analysis.module_facts import ModuleFacts
 from summarytool.capture.dry_run import meta_copy, needs_copy, symbolic_fake_mode, to_meta
 from summarytool.capture.guard import ModelStateGuard, paused_gc, preserved_rng
 from summarytool.capture.hooks import CallRecorder, is_scripted, new_row, static_rows
+from summarytool.capture.measured import (
+    MeasuredMemory,
+    Probe,
+    measure_train_step,
+    measured_forward,
+    probe_for,
+)
 from summarytool.capture.memory import OPTIMIZERS, AllocationTracker, MemoryReport, finish_step
 from summarytool.capture.ops import FlopCounter
 from summarytool.capture.registry import ModuleRegistry
@@ -67,6 +75,7 @@ def summary(
     verbose: int | None = None,
     *,
     train_step: bool | str = False,
+    measure_memory: bool = False,
     **kwargs: Any,
 ) -> ModelStatistics:
     """Summarise `model` like ``torchinfo.summary`` (same arguments, same object, same table).
@@ -78,7 +87,9 @@ def summary(
     Beyond torchinfo: ``device="meta"`` is a dry run (nothing allocated, the model untouched);
     the ``flops``/``backward_flops`` columns count FLOPs per call; ``train_step=True`` (Adam) or
     ``"adamw"``/``"sgd"`` estimates the memory of a training step on meta copies, shown in the
-    footer and, per call, in the ``activation_memory`` column.
+    footer and, per call, in the ``activation_memory`` column. ``measure_memory=True`` measures on
+    the device (CUDA: ``torch.cuda.max_memory_allocated``, resetting its peak statistic; CPU: live
+    tensors): the forward pass and, with ``train_step``, a real training step on a copy of the model.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"summary() needs a torch.nn.Module, got {type(model).__name__}.")
@@ -94,6 +105,9 @@ def summary(
     # A pass creates many small objects; cyclic garbage collections would dominate its time.
     requested_device = device
     optimizer = _parse_train_step(train_step, columns, has_input)
+    if measure_memory and not has_input:
+        raise ValueError("measure_memory needs input_size or input_data: it measures a real forward pass.")
+    user_model, user_kwargs = model, kwargs
     dry_run = has_input and (
         optimizer is not None or (device is not None and torch.device(device).type == "meta")
     )
@@ -101,10 +115,19 @@ def summary(
     with paused_gc() if optimizer is None else contextlib.nullcontext(), preserved_rng():
         if dry_run and needs_copy(model):
             model = meta_copy(model)  # the caller's model is never touched
+        # Measured memory: around the summary's own forward pass, or (with train_step, whose summary
+        # pass is a dry run) on a copy of the caller's model on the device; checked before either runs.
+        probe: Probe | None = None
+        measure_on: torch.device | None = None
+        if measure_memory and optimizer is not None:
+            measure_on = _resolve_device(user_model, device, input_size)
+            probe_for(measure_on)
         if optimizer is not None:
             device = "meta"
         registry = ModuleRegistry(model, model.__class__.__name__)
-        target = _resolve_device(registry, device, input_size)
+        target = _resolve_device(model, device, input_size)
+        if measure_memory and optimizer is None:
+            probe = probe_for(target)
         _warn_half(dtypes, input_size, target)
         if input_size is not None:
             shapes = normalize_input_size(input_size)
@@ -113,6 +136,7 @@ def summary(
             kwargs = move_to(kwargs, target)
         elif input_data is not None:
             x, shown_size = prepare_input_data(input_data)
+            user_x = x
             if dry_run:  # generated inputs and their kwargs are made on meta already
                 x, kwargs = to_meta(x), to_meta(kwargs)
         else:
@@ -134,6 +158,7 @@ def summary(
             kwargs,
             count_flops,
             optimizer,
+            probe,
         )
         try:
             try:
@@ -154,6 +179,12 @@ def summary(
                 print(f"summarytool: the forward pass failed in {where}; the rows that ran:", file=sys.stderr)
                 print(exc.partial_summary, file=sys.stderr)
             raise
+        measured = capture.measured
+        if measure_on is not None and optimizer is not None:
+            if input_size is not None:
+                user_x = make_inputs(shapes, batch_dim, dtypes, measure_on)
+            training = {Mode.TRAIN: True, Mode.EVAL: False}.get(model_mode)
+            measured = measure_train_step(user_model, user_x, user_kwargs, measure_on, training, optimizer)
         summary_list, facts = capture.rows, capture.facts
         total_input = None if x is None else total_input_bytes(x)  # None without input, as torchinfo
         totals = facts.stats(model) if facts is not None else None
@@ -165,6 +196,7 @@ def summary(
             param_totals=totals,
             flop_counter=capture.flops,
             memory=capture.memory,
+            measured_memory=measured,
         )
     # How this summary was made, for exports (the CLI adds its target).
     stats.run_settings = {
@@ -173,6 +205,7 @@ def summary(
         "batch_dim": batch_dim,
         "mode": model_mode.value,
         "train_step": optimizer,
+        "measure_memory": bool(measure_memory),
     }
     if verbose > Verbosity.QUIET:
         print(stats)
@@ -234,15 +267,12 @@ def _validate(
         )
 
 
-def _resolve_device(registry: ModuleRegistry, device: Any, input_size: Any) -> torch.device:
+def _resolve_device(model: nn.Module, device: Any, input_size: Any) -> torch.device:
     """Where generated inputs go: the given device, else the parameters', else the accelerator, else CPU."""
     if device is not None:
         return torch.device(device)
-    for table in ("_parameters", "_buffers"):
-        for place in registry.in_order:
-            for t in getattr(place.module, table).values():
-                if t is not None:
-                    return t.device
+    for t in itertools.chain(model.parameters(), model.buffers()):
+        return t.device
     accel = getattr(torch, "accelerator", None)
     if accel is not None and input_size is not None and accel.is_available():
         current = accel.current_accelerator()
@@ -277,11 +307,13 @@ class _Capture:
         facts: ModuleFacts | None,
         flops: FlopCounter | None,
         memory: MemoryReport | None = None,
+        measured: MeasuredMemory | None = None,
     ) -> None:
         self.rows = rows
         self.facts = facts
         self.flops = flops
         self.memory = memory
+        self.measured = measured
 
 
 def _collect_rows(
@@ -296,6 +328,7 @@ def _collect_rows(
     kwargs: dict[str, Any],
     count_flops: bool = False,
     optimizer: str | None = None,
+    probe: Probe | None = None,
 ) -> _Capture:
     name = model.__class__.__name__
     if use_cache and name in _cached_forward_pass:
@@ -305,12 +338,14 @@ def _collect_rows(
     recorder = CallRecorder(registry, facts, batch_dim, count_flops, all_outputs)
     counter = FlopCounter(recorder.stack) if count_flops else None
     step = _TrainStep(optimizer, recorder) if optimizer is not None else None
+    measured: dict[str, Any] = {}
+    run = (model, x, kwargs, mode, device, recorder, counter)
     if x is None or is_scripted(model):
         if x is not None:
-            _run_forward(model, x, kwargs, mode, device, recorder, counter, None, step)
+            _run_forward(*run, None, step, probe, measured)
         rows = static_rows(registry, facts)
     else:
-        rows = _run_forward(model, x, kwargs, mode, device, recorder, counter, formatting, step)
+        rows = _run_forward(*run, formatting, step, probe, measured)
         rows = insert_missing_ancestors(rows, lambda place: new_row(place, facts, None))
     mark_recursive(rows)
     link_rows(rows)
@@ -318,7 +353,10 @@ def _collect_rows(
         _sum_flops_of_rows_that_never_ran(rows)
     if use_cache:
         _cached_forward_pass[name] = rows
-    return _Capture(rows, facts, counter, step.report if step is not None else None)
+    report = None
+    if probe is not None and measured:
+        report = MeasuredMemory(str(probe.device), probe.method, **measured)
+    return _Capture(rows, facts, counter, step.report if step is not None else None, report)
 
 
 class _TrainStep:
@@ -361,6 +399,8 @@ def _run_forward(
     counter: FlopCounter | None,
     formatting: FormattingOptions | None = None,
     step: _TrainStep | None = None,
+    probe: Probe | None = None,
+    measured: dict[str, Any] | None = None,
 ) -> list[LayerInfo]:
     # A training-step estimate needs autograd (on meta copies); a plain summary runs without it.
     grad_mode = torch.enable_grad() if step is not None else torch.no_grad()
@@ -380,6 +420,7 @@ def _run_forward(
                 counter or contextlib.nullcontext(),
                 step.tracker if step is not None else contextlib.nullcontext(),
                 step.tracker.saved_tensor_hooks() if step is not None else contextlib.nullcontext(),
+                _measured(probe, model, x, kwargs, measured),
             ):
                 # Our hooks are global; torch warns that they also fire for torch.compile's wrapper,
                 # which is exactly the row torchinfo shows (OptimizedModule above the model).
@@ -395,6 +436,16 @@ def _run_forward(
     except Exception as exc:
         raise _failure(exc, recorder, formatting) from exc
     return recorder.rows
+
+
+def _measured(
+    probe: Probe | None, model: nn.Module, x: Any, kwargs: dict[str, Any], into: dict[str, Any] | None
+) -> Any:
+    """Around the summary's forward pass when memory is measured (the model is on the device by then)."""
+    if probe is None or into is None:
+        return contextlib.nullcontext()
+    existing = [*model.parameters(), *model.buffers(), *iter_tensors(x), *iter_tensors(kwargs)]
+    return measured_forward(probe, existing, into)
 
 
 def _is_data_dependent_on_meta(exc: BaseException) -> bool:

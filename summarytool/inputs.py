@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -147,14 +147,19 @@ def total_input_bytes(x: Any) -> int:
     return total
 
 
+def map_tensors(x: Any, fn: Callable[[torch.Tensor], Any]) -> Any:
+    """A nested structure (dicts, lists, tuples, namedtuples) with `fn` applied to every tensor in it."""
+    if isinstance(x, torch.Tensor):
+        return fn(x)
+    if isinstance(x, Mapping):
+        return {k: map_tensors(v, fn) for k, v in x.items()}
+    if isinstance(x, tuple) and hasattr(x, "_fields"):
+        return type(x)(*(map_tensors(v, fn) for v in x))
+    if isinstance(x, (list, tuple)):
+        return type(x)(map_tensors(v, fn) for v in x)
+    return x
+
+
 def move_to(x: Any, device: torch.device) -> Any:
     """Tensors in a nested structure moved to `device` (used for forward kwargs with input_size)."""
-    if isinstance(x, torch.Tensor):
-        return x.to(device)
-    if isinstance(x, Mapping):
-        return {k: move_to(v, device) for k, v in x.items()}
-    if isinstance(x, tuple) and hasattr(x, "_fields"):
-        return type(x)(*(move_to(v, device) for v in x))
-    if isinstance(x, (list, tuple)):
-        return type(x)(move_to(v, device) for v in x)
-    return x
+    return map_tensors(x, lambda t: t.to(device))

@@ -27,6 +27,7 @@ class ModelStatistics(ExportsMixin):
         param_totals: param_analysis.ParamStats | None = None,
         flop_counter: Any = None,
         memory: Any = None,
+        measured_memory: Any = None,
     ) -> None:
         self.summary_list = summary_list
         self.input_size = input_size
@@ -54,6 +55,8 @@ class ModelStatistics(ExportsMixin):
         self.flops_uncounted: dict[str, int] = {} if flop_counter is None else dict(flop_counter.uncounted)
         # The training-step memory estimate (summarytool.capture.memory.MemoryReport), if asked for.
         self.memory = memory
+        # Memory measured on the device (summarytool.capture.measured.MeasuredMemory), if asked for.
+        self.measured_memory = measured_memory
         formatting.set_layer_name_width(summary_list)
 
     @property

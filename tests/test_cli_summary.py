@@ -194,6 +194,7 @@ def test_several_inputs_with_dtypes_batch_dim_and_mode() -> None:
         "batch_dim": 0,
         "mode": "eval",
         "train_step": None,
+        "measure_memory": False,
     }
     embed = next(r for r in data["rows"] if r["name"] == "embed")
     assert embed["input_size"] == [1, 7] and embed["output_size"] == [1, 7, 6]
@@ -204,6 +205,20 @@ def test_train_step_memory_estimate() -> None:
     assert done.returncode == 0, done.stderr
     assert "Training step (adamw) peak, estimated (kB): " in done.stdout
     assert "Optimizer state" in done.stdout and "Activations and temporaries" in done.stdout
+
+
+def test_measure_memory_runs_a_real_step_and_exports_it() -> None:
+    done = run_cli(
+        "summary", target("CliNet"), "--input-size", "4,3,16,16", "--device", "cpu", "--train-step", "sgd",
+        "--measure-memory", "--format", "json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    measured = data["measured_memory"]
+    assert measured["device"] == "cpu" and measured["forward_peak_bytes"] > 0
+    step, estimate = measured["train_step"], data["memory"]
+    assert abs(step["peak_bytes"] - estimate["peak_bytes"]) <= 0.05 * step["peak_bytes"]
+    assert data["settings"]["run"]["measure_memory"] is True
 
 
 def test_meta_device_is_a_dry_run() -> None:
@@ -263,6 +278,8 @@ USAGE_ERRORS = {
     "instance with arguments": (["summary", target("READY(3)")], "already a model instance"),
     "unclosed call": (["summary", target("CliNet(width=3")], "does not close it"),
     "train step without input": (["summary", target("CliNet"), "--train-step", "sgd"], "--train-step needs --input-size"),
+    "measure without input": (["summary", target("CliNet"), "--measure-memory"], "--measure-memory needs --input-size"),
+    "measure a dry run": (["summary", target("CliNet"), "--input-size", "1,3,8,8", "--device", "meta", "--measure-memory"], "dry run on 'meta'"),
     "missing output folder": (["summary", target("CliNet"), "--output", "/nonexistent/dir/x.json"], "does not exist"),
 }  # fmt: skip
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from models import reference_encoder
 from torch import nn
 
 from summarytool import summary
@@ -12,9 +13,7 @@ from summarytool import summary
 FLOP_COLS = ["output_size", "num_params", "flops", "backward_flops"]
 
 
-def encoder() -> nn.Module:
-    layer = nn.TransformerEncoderLayer(256, 4, 1024, batch_first=True)
-    return nn.Sequential(nn.TransformerEncoder(layer, 4, enable_nested_tensor=False), nn.Linear(256, 10))
+encoder = reference_encoder
 
 
 # 4 layers x (in-proj 128*256*768 + out-proj 128*256*256 + FFN 2*128*256*1024) + head 128*256*10

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from summarytool.analysis.params import is_lazy
+from summarytool.inputs import move_to
 
 META = torch.device("meta")
 
@@ -28,6 +29,32 @@ def needs_copy(model: nn.Module) -> bool:
 
 def meta_copy(model: nn.Module) -> nn.Module:
     """The model's structure with meta tensors in place of its parameters and buffers."""
+    advice = (
+        "Build the model on the meta device instead (`with torch.device('meta'): model = Model(...)`) "
+        "and pass that to summary(..., device='meta')."
+    )
+    return _copy_with(model, lambda t: torch.empty_like(t, device=META), "a dry run", advice)
+
+
+def device_copy(model: nn.Module, device: torch.device) -> nn.Module:
+    """The model with its parameters and buffers copied to `device` (uninitialised where they are meta)."""
+
+    def make(t: torch.Tensor) -> torch.Tensor:
+        out = torch.empty_like(t, device=device)
+        if t.device.type != "meta":
+            with torch.no_grad():
+                out.copy_(t)  # (a detach() would make a view of the caller's tensor)
+        return out
+
+    advice = (
+        "A measured training step runs on a copy: make the module deep-copyable, or measure the forward "
+        "pass alone (measure_memory=True without train_step runs on the model itself)."
+    )
+    return _copy_with(model, make, f"measuring memory on {device}", advice)
+
+
+def _copy_with(model: nn.Module, make: Any, purpose: str, advice: str) -> nn.Module:
+    """A deep copy whose parameters and buffers are `make(tensor)` (shared ones stay shared)."""
     memo: dict[int, Any] = {}
     for module in model.modules():
         for p in module._parameters.values():
@@ -36,31 +63,21 @@ def meta_copy(model: nn.Module) -> nn.Module:
             if is_lazy(p):
                 memo[id(p)] = copy.copy(p)
                 continue
-            memo[id(p)] = nn.Parameter(torch.empty_like(p, device=META), requires_grad=p.requires_grad)
+            memo[id(p)] = nn.Parameter(make(p), requires_grad=p.requires_grad)
         for b in module._buffers.values():
             if b is not None and id(b) not in memo:
-                memo[id(b)] = torch.empty_like(b, device=META)
+                memo[id(b)] = make(b)
     try:
         return copy.deepcopy(model, memo)
     except Exception as exc:  # a module holding something that cannot be copied
         raise RuntimeError(
-            f"Cannot make a meta copy of {type(model).__name__} for a dry run ({type(exc).__name__}: {exc}). "
-            "Build the model on the meta device instead (`with torch.device('meta'): model = Model(...)`) "
-            "and pass that to summary(..., device='meta')."
+            f"Cannot copy {type(model).__name__} for {purpose} ({type(exc).__name__}: {exc}). {advice}"
         ) from exc
 
 
 def to_meta(x: Any) -> Any:
     """Inputs for a dry run: every tensor in a nested structure as a meta tensor of the same shape."""
-    if isinstance(x, torch.Tensor):
-        return x.to(META)
-    if isinstance(x, dict):
-        return {k: to_meta(v) for k, v in x.items()}
-    if isinstance(x, tuple) and hasattr(x, "_fields"):
-        return type(x)(*(to_meta(v) for v in x))
-    if isinstance(x, (list, tuple)):
-        return type(x)(to_meta(v) for v in x)
-    return x
+    return move_to(x, META)
 
 
 def symbolic_fake_mode() -> Any:

@@ -36,8 +36,7 @@ class MemoryReport:
     gradients: int
     optimizer_state: int
     activations: int
-    measured_peak_bytes: int | None = None  # CUDA: torch.cuda.max_memory_allocated around a real step
-    device: str = "meta"
+    device: str = "meta"  # where the step ran: meta for the estimate, the device for a measurement
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:

@@ -26,6 +26,7 @@ EXAMPLES = """examples:
   summarytool summary models.py:Net --input-size 1,3,224,224 --columns input_size,output_size,num_params,flops
   summarytool summary models.py:Net --input-size 1,3,224,224 --device meta    # dry run, no memory
   summarytool summary models.py:Net --input-size 32,3,224,224 --train-step adamw  # training-step memory
+  summarytool summary models.py:Net --input-size 32,3,224,224 --device cuda --train-step adam --measure-memory
   summarytool summary models.py:Net --input-size 1,3,224,224 --format json --output net.json
   summarytool summary torchvision:resnet50 --input-size 1,3,224,224          # never downloads weights
   summarytool summary hf:configs/bert-tiny/config.json --input-size 1,16 --dtypes long
@@ -145,6 +146,12 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         choices=("adam", "adamw", "sgd"),
         help="estimate a training step's peak memory with this optimizer (adam, adamw, sgd)",
     )
+    parser.add_argument(
+        "--measure-memory",
+        action="store_true",
+        help="measure memory on the device (CUDA: torch.cuda.max_memory_allocated; cpu: live tensors): "
+        "the forward pass and, with --train-step, a real training step on a copy of the model",
+    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -204,6 +211,12 @@ def summary_kwargs(args: argparse.Namespace) -> dict[str, Any]:
                 "--train-step needs --input-size", "give the input shapes, e.g. --input-size 1,3,224,224"
             )
         kwargs["train_step"] = args.train_step
+    if getattr(args, "measure_memory", False):
+        if not sizes:
+            raise UsageError(
+                "--measure-memory needs --input-size", "give the input shapes, e.g. --input-size 1,3,224,224"
+            )
+        kwargs["measure_memory"] = True
     if args.rows:
         kwargs["row_settings"] = _enum_list(args.rows, RowSettings, "--rows", "depth,var_names")
     if args.device:
@@ -224,6 +237,7 @@ def run_settings(target: str, args: argparse.Namespace) -> dict[str, Any]:
         "batch_dim": args.batch_dim,
         "mode": args.mode,
         "train_step": args.train_step,
+        "measure_memory": bool(getattr(args, "measure_memory", False)),
     }
 
 

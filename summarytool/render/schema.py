@@ -36,7 +36,7 @@ _MEMORY_ROW_FIELDS = frozenset({"activation_bytes"})
 OPTIONAL_TOTAL_FIELDS: tuple[str, ...] = ("total_flops", "total_backward_flops")
 # Structured measurements of the whole run: FLOPs per ATen op, ops without a formula, the
 # training-step memory estimate (a MemoryReport, exported as its fields).
-OPTIONAL_SUMMARY_OBJECTS: tuple[str, ...] = ("flops_by_op", "flops_uncounted", "memory")
+OPTIONAL_SUMMARY_OBJECTS: tuple[str, ...] = ("flops_by_op", "flops_uncounted", "memory", "measured_memory")
 
 
 def _present(value: Any) -> bool:
@@ -293,6 +293,26 @@ def _memory_report(values: Any) -> Any:
         return SimpleNamespace(**values)
 
 
+def _measured_memory(values: Any) -> Any:
+    """The saved measurement as the engine's MeasuredMemory."""
+    if not isinstance(values, Mapping):
+        return values
+    try:
+        from summarytool.capture.measured import MeasuredMemory
+
+        return MeasuredMemory.from_dict(dict(values))
+    except (ImportError, TypeError):  # another engine version: keep the fields readable as attributes
+        step = values.get("train_step")
+        return SimpleNamespace(**{**values, "train_step": None if step is None else SimpleNamespace(**step)})
+
+
+def _as_is(values: Any) -> Any:
+    return values
+
+
+_LOADERS = {"memory": _memory_report, "measured_memory": _measured_memory}
+
+
 def summary_from_dict(data: Mapping[str, Any], source: str = "the summary") -> ModelStatistics:
     """A ModelStatistics rebuilt from `summary_to_dict` output: it prints, diffs and re-exports the same."""
     from summarytool.analysis.hierarchy import link_rows
@@ -339,7 +359,7 @@ def summary_from_dict(data: Mapping[str, Any], source: str = "the summary") -> M
             _set_value(stats, name, totals[name])
     for name in OPTIONAL_SUMMARY_OBJECTS:
         if name in data:
-            _set_value(stats, name, _memory_report(data[name]) if name == "memory" else data[name])
+            _set_value(stats, name, _LOADERS.get(name, _as_is)(data[name]))
     if "run" in settings:
         stats.run_settings = dict(settings["run"])
     stats.loaded_versions = dict(data.get("versions") or {})

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from summarytool.enums import FLOP_COLUMNS, ColumnSettings, RowSettings
+from summarytool.render.totals import memory_blocks
 
 if TYPE_CHECKING:
     from summarytool.formatting import FormattingOptions
@@ -92,20 +93,10 @@ def render_table(stats: ModelStatistics) -> str:
             f"Params size{num(stats.total_param_bytes, fmt.params_size_units, True)}",
             f"Estimated Total Size{num(total_bytes, fmt.params_size_units, True)}",
         ]
-        memory = getattr(stats, "memory", None)
-        if memory is not None:
-            units = fmt.params_size_units
-            lines += [
-                divider,
-                f"Training step ({memory.optimizer}) peak, estimated{num(memory.peak_bytes, units, True)}",
-                f"  Parameters{num(memory.parameters, units, True)}",
-                f"  Gradients{num(memory.gradients, units, True)}",
-                f"  Optimizer state{num(memory.optimizer_state, units, True)}",
-                f"  Activations and temporaries{num(memory.activations, units, True)}",
-            ]
-            if memory.measured_peak_bytes is not None:
-                lines.append(
-                    f"Training step peak, measured on {memory.device}{num(memory.measured_peak_bytes, units, True)}"
-                )
+        for block in memory_blocks(stats):
+            lines.append(divider)
+            for line in block:
+                indent = "  " if line.detail else ""
+                lines.append(f"{indent}{line.label}{num(line.nbytes, fmt.params_size_units, True)}")
     lines.append(divider)
     return "\n".join(lines)

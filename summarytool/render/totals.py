@@ -2,12 +2,64 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from summarytool.render.schema import estimated_total_bytes
 
 if TYPE_CHECKING:
     from summarytool.model_statistics import ModelStatistics
+
+
+class MemoryLine(NamedTuple):
+    key: str
+    label: str
+    nbytes: int
+    detail: bool  # a part of the line above it (indented in the text table)
+
+
+def _split_lines(key: str, report: Any) -> list[MemoryLine]:
+    return [
+        MemoryLine(f"{key}.parameters", "Parameters", report.parameters, True),
+        MemoryLine(f"{key}.gradients", "Gradients", report.gradients, True),
+        MemoryLine(f"{key}.optimizer_state", "Optimizer state", report.optimizer_state, True),
+        MemoryLine(f"{key}.activations", "Activations and temporaries", report.activations, True),
+    ]
+
+
+def memory_blocks(stats: ModelStatistics) -> list[list[MemoryLine]]:
+    """The memory footer: the training-step estimate, then what was measured on the device (if asked for)."""
+    blocks: list[list[MemoryLine]] = []
+    memory = getattr(stats, "memory", None)
+    if memory is not None:
+        head = MemoryLine(
+            "memory.peak_bytes",
+            f"Training step ({memory.optimizer}) peak, estimated",
+            memory.peak_bytes,
+            False,
+        )
+        blocks.append([head, *_split_lines("memory", memory)])
+    measured = getattr(stats, "measured_memory", None)
+    if measured is not None:
+        key, on = "measured_memory", f"measured on {measured.device}"
+        block = [
+            MemoryLine(
+                f"{key}.forward_peak_total_bytes",
+                f"Forward pass peak, {on}",
+                measured.in_use_before_bytes + measured.forward_peak_bytes,
+                False,
+            ),
+            MemoryLine(
+                f"{key}.in_use_before_bytes", "In use before the pass", measured.in_use_before_bytes, True
+            ),
+            MemoryLine(f"{key}.forward_peak_bytes", "Added by the pass", measured.forward_peak_bytes, True),
+        ]
+        step = measured.train_step
+        if step is not None:
+            label = f"Training step ({step.optimizer}) peak, {on}"
+            block.append(MemoryLine(f"{key}.train_step.peak_bytes", label, step.peak_bytes, False))
+            block += _split_lines(f"{key}.train_step", step)
+        blocks.append(block)
+    return blocks
 
 
 class Total(NamedTuple):
@@ -56,33 +108,8 @@ def footer(stats: ModelStatistics) -> list[Total]:
             ("total_param_bytes", "Params size", stats.total_param_bytes, fmt.params_size_units, True),
             ("estimated_total_bytes", "Estimated Total Size", total or 0, fmt.params_size_units, True),
         ]
-    memory = getattr(stats, "memory", None)
-    if memory is not None:
-        size = fmt.params_size_units
-        items += [
-            (
-                "memory.peak_bytes",
-                f"Training step ({memory.optimizer}) peak, estimated",
-                memory.peak_bytes,
-                size,
-                True,
-            ),
-            ("memory.parameters", "Parameters", memory.parameters, size, True),
-            ("memory.gradients", "Gradients", memory.gradients, size, True),
-            ("memory.optimizer_state", "Optimizer state", memory.optimizer_state, size, True),
-            ("memory.activations", "Activations and temporaries", memory.activations, size, True),
-        ]
-        measured = getattr(memory, "measured_peak_bytes", None)
-        if measured is not None:
-            items.append(
-                (
-                    "memory.measured_peak_bytes",
-                    f"Training step peak, measured on {memory.device}",
-                    measured,
-                    size,
-                    True,
-                )
-            )
+    for block in memory_blocks(stats):
+        items += [(key, label, num, fmt.params_size_units, True) for key, label, num, _ in block]
     out = []
     for key, label, num, units, is_bytes in items:
         shown_label, value = _split(stats, label, num, units, is_bytes)
