@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 import torch
 from models import Tower, TwoHeads
+from torch import nn
 
 import summarytool
 from summarytool import ColumnSettings, Mode, ModelStatistics, RowSettings, Units, Verbosity, summary
@@ -139,3 +143,35 @@ def test_layer_info_strings() -> None:
     assert len(root.children) == len(stats.summary_list) - 1
     assert stem.get_layer_name(True, True) == "Linear (stem): 1-1"
     assert stem.params_percent(stats.total_params, False) == " 17.39%"
+
+
+class Slow(nn.Module):
+    """Sleeps inside forward (releasing the GIL), so calls from two threads interleave."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first, self.second = nn.Linear(8, 16), nn.Linear(16, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        time.sleep(0.002)
+        return self.second(torch.relu(self.first(x)))
+
+
+def test_two_threads_summarising_the_same_model_each_get_their_own_rows() -> None:
+    model = Slow()
+    expected = {b: str(summary(model, (b, 8), verbose=0)) for b in (3, 5)}
+    barrier = threading.Barrier(2)
+    results: dict[int, list[str]] = {3: [], 5: []}
+
+    def work(batch: int) -> None:
+        barrier.wait()
+        for _ in range(15):
+            results[batch].append(str(summary(model, (batch, 8), verbose=0)))
+
+    threads = [threading.Thread(target=work, args=(b,)) for b in (3, 5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for batch, tables in results.items():
+        assert tables == [expected[batch]] * 15

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 from typing import Any
 
 import torch
@@ -72,10 +73,14 @@ class CallRecorder:
         self._latest: dict[int, LayerInfo] = {}
         self._handles: list[Any] = []
         self._by_module = registry.by_module
+        self._thread = threading.get_ident()
 
     def __enter__(self) -> CallRecorder:
         # Opaque to torch.compile: dynamo must not trace the bookkeeping (it cannot, and the
         # recorded rows must describe the real call, not a traced one).
+        # Module hooks are process-wide: only calls from this thread are ours (another thread may be
+        # running, or summarising, the same model at the same time).
+        self._thread = threading.get_ident()
         pre, post = self._pre, self._post
         if self.registry.has_compiled:
             pre = torch.compiler.disable(pre, recursive=True)
@@ -95,7 +100,7 @@ class CallRecorder:
         # Runs for every module call in the process while active: the common case is kept short.
         key = id(module)
         places = self._by_module.get(key)
-        if places is None:
+        if places is None or threading.get_ident() != self._thread:
             return
         place = places[0] if len(places) == 1 else self.registry.placement_for(module, self.stack)
         parent = place.parent
@@ -108,7 +113,7 @@ class CallRecorder:
 
     def _post(self, module: nn.Module, args: Any, output: Any) -> None:
         key = id(module)
-        if key not in self._by_module:
+        if key not in self._by_module or threading.get_ident() != self._thread:
             return
         stack = self.stack
         if stack and stack[-1][0] == key:
