@@ -76,7 +76,9 @@ def main() -> None:
         torch.manual_seed(0)
         model = build().train()
         start = time.perf_counter()
-        estimate = summarytool.summary(model, shape, train_step="adam", verbose=0).memory.peak_bytes
+        estimate = summarytool.summary(
+            model, shape, device=args.device, train_step="adam", verbose=0
+        ).memory.peak_bytes
         estimate_s = time.perf_counter() - start
         start = time.perf_counter()
         stats = summarytool.summary(

@@ -24,7 +24,7 @@ from summarytool.capture.measured import (
     measured_forward,
     probe_for,
 )
-from summarytool.capture.memory import OPTIMIZERS, AllocationTracker, MemoryReport, finish_step
+from summarytool.capture.memory import OPTIMIZERS, AllocationTracker, MemoryReport, finish_step, foreach_on
 from summarytool.capture.ops import FlopCounter
 from summarytool.capture.registry import ModuleRegistry
 from summarytool.enums import (
@@ -118,11 +118,13 @@ def summary(
         # Measured memory: around the summary's own forward pass, or (with train_step, whose summary
         # pass is a dry run) on a copy of the caller's model on the device; checked before either runs.
         probe: Probe | None = None
-        measure_on: torch.device | None = None
-        if measure_memory and optimizer is not None:
-            measure_on = _resolve_device(user_model, device, input_size)
-            probe_for(measure_on)
+        train_on: torch.device | None = None
         if optimizer is not None:
+            # The estimate runs the optimizer as torch would on the device the model trains on.
+            train_on = _resolve_device(user_model, device, input_size)
+            if measure_memory:
+                probe_for(train_on)
+            foreach = foreach_on(train_on)
             device = "meta"
         registry = ModuleRegistry(model, model.__class__.__name__)
         target = _resolve_device(model, device, input_size)
@@ -157,7 +159,7 @@ def summary(
             formatting,
             kwargs,
             count_flops,
-            optimizer,
+            optimizer if optimizer is None else (optimizer, foreach),
             probe,
         )
         try:
@@ -180,11 +182,11 @@ def summary(
                 print(exc.partial_summary, file=sys.stderr)
             raise
         measured = capture.measured
-        if measure_on is not None and optimizer is not None:
+        if measure_memory and optimizer is not None:
             if input_size is not None:
-                user_x = make_inputs(shapes, batch_dim, dtypes, measure_on)
+                user_x = make_inputs(shapes, batch_dim, dtypes, train_on)
             training = {Mode.TRAIN: True, Mode.EVAL: False}.get(model_mode)
-            measured = measure_train_step(user_model, user_x, user_kwargs, measure_on, training, optimizer)
+            measured = measure_train_step(user_model, user_x, user_kwargs, train_on, training, optimizer)
         summary_list, facts = capture.rows, capture.facts
         total_input = None if x is None else total_input_bytes(x)  # None without input, as torchinfo
         totals = facts.stats(model) if facts is not None else None
@@ -327,7 +329,7 @@ def _collect_rows(
     formatting: FormattingOptions,
     kwargs: dict[str, Any],
     count_flops: bool = False,
-    optimizer: str | None = None,
+    optimizer: tuple[str, bool] | None = None,
     probe: Probe | None = None,
 ) -> _Capture:
     name = model.__class__.__name__
@@ -337,7 +339,7 @@ def _collect_rows(
     all_outputs = RowSettings.ALL_OUTPUT_SHAPES in formatting.row_settings
     recorder = CallRecorder(registry, facts, batch_dim, count_flops, all_outputs)
     counter = FlopCounter(recorder.stack) if count_flops else None
-    step = _TrainStep(optimizer, recorder) if optimizer is not None else None
+    step = _TrainStep(*optimizer, recorder) if optimizer is not None else None
     measured: dict[str, Any] = {}
     run = (model, x, kwargs, mode, device, recorder, counter)
     if x is None or is_scripted(model):
@@ -362,8 +364,9 @@ def _collect_rows(
 class _TrainStep:
     """A training step around the captured forward pass, for the memory estimate."""
 
-    def __init__(self, optimizer: str, recorder: CallRecorder) -> None:
+    def __init__(self, optimizer: str, foreach: bool, recorder: CallRecorder) -> None:
         self.optimizer = optimizer
+        self.foreach = foreach
         self.tracker = AllocationTracker(recorder.stack)
         self.report: MemoryReport | None = None
 
@@ -373,7 +376,7 @@ class _TrainStep:
         self.tracker.exclude_from_activations(state)
 
     def finish(self, model: nn.Module, output: Any) -> None:
-        self.report, _ = finish_step(self.tracker, model, output, self.optimizer)
+        self.report, _ = finish_step(self.tracker, model, output, self.optimizer, self.foreach)
 
 
 def _sum_flops_of_rows_that_never_ran(rows: list[LayerInfo]) -> None:

@@ -13,14 +13,16 @@ from summarytool import summary
 from summarytool.capture.memory import AllocationTracker, finish_step
 
 
-def real_step_peak(model: nn.Module, x: torch.Tensor, optimizer: str) -> tuple[int, dict]:
+def real_step_peak(
+    model: nn.Module, x: torch.Tensor, optimizer: str, foreach: bool | None = None
+) -> tuple[int, dict]:
     """Peak of live tensors during a real forward/backward/step on the CPU, on a copy of the model."""
     model = copy.deepcopy(model)
     tracker = AllocationTracker()
     tracker.add_existing([*model.parameters(), *model.buffers(), x])
     with tracker:
         out = model(x)
-    report, _ = finish_step(tracker, model, out, optimizer)
+    report, _ = finish_step(tracker, model, out, optimizer, foreach)
     return report.peak_bytes, report.to_dict()
 
 
@@ -85,3 +87,21 @@ def test_train_step_needs_input_and_a_known_optimizer() -> None:
         summary(mlp(), train_step=True, verbose=0)
     with pytest.raises(ValueError, match="train_step must be True, False or one of"):
         summary(mlp(), (2, 256), train_step="lion", verbose=0)
+
+
+def test_estimate_runs_the_optimizer_as_torch_does_on_the_training_device() -> None:
+    # Few activations, many parameters: the optimizer step is the peak, and multi-tensor (foreach)
+    # kernels, torch's default on CUDA, make their temporaries for all parameters at once.
+    torch.manual_seed(0)
+    model, x = mlp(), torch.randn(2, 256)
+    on_cpu = summary(model, input_data=x, train_step="adam", verbose=0).memory
+    for_cuda = summary(model, (2, 256), device="cuda", train_step="adam", verbose=0).memory  # no GPU needed
+    assert "one tensor at a time" in on_cpu.notes[-1] and "foreach" in for_cuda.notes[-1]
+    single, _ = real_step_peak(model, x, "adam", foreach=False)
+    multi, _ = real_step_peak(model, x, "adam", foreach=True)
+    assert abs(multi - single) > 0.1 * single  # the choice matters (which way depends on the model)
+    assert abs(on_cpu.peak_bytes - single) <= 0.05 * single
+    assert abs(for_cuda.peak_bytes - multi) <= 0.05 * multi
+    with torch.device("meta"):
+        planned = mlp()  # built on meta, no device given: planned for an accelerator
+    assert summary(planned, (2, 256), train_step="adam", verbose=0).memory.peak_bytes == for_cuda.peak_bytes

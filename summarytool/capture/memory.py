@@ -112,13 +112,32 @@ class AllocationTracker(TorchDispatchMode):
         return out
 
 
-def make_optimizer(name: str, params: list[nn.Parameter]) -> torch.optim.Optimizer:
+def foreach_on(device: torch.device) -> bool:
+    """Whether torch's optimizers default to their multi-tensor (foreach) kernels for parameters on `device`.
+
+    Those kernels make temporaries for all parameters at once, so the step's peak depends on it. A
+    model on meta with no device given is taken to train on an accelerator, where that is the default.
+    """
+    if device.type == "meta":
+        return True
+    try:
+        from torch.utils._foreach_utils import _get_foreach_kernels_supported_devices
+
+        return device.type in _get_foreach_kernels_supported_devices()
+    except ImportError:  # pragma: no cover - present on every supported torch
+        return device.type == "cuda"
+
+
+def make_optimizer(
+    name: str, params: list[nn.Parameter], foreach: bool | None = None
+) -> torch.optim.Optimizer:
+    """`foreach=None` lets torch choose for the parameters' device, as a user's optimizer would."""
     if name == "adam":
-        return torch.optim.Adam(params)
+        return torch.optim.Adam(params, foreach=foreach)
     if name == "adamw":
-        return torch.optim.AdamW(params)
+        return torch.optim.AdamW(params, foreach=foreach)
     if name == "sgd":
-        return torch.optim.SGD(params, lr=0.01, momentum=0.9)
+        return torch.optim.SGD(params, lr=0.01, momentum=0.9, foreach=foreach)
     raise ValueError(f"train_step={name!r} is not a known optimizer; use True (Adam) or one of {OPTIMIZERS}.")
 
 
@@ -130,7 +149,11 @@ def first_tensor(out: Any) -> torch.Tensor | None:
 
 
 def finish_step(
-    tracker: AllocationTracker, model: nn.Module, output: Any, optimizer_name: str
+    tracker: AllocationTracker,
+    model: nn.Module,
+    output: Any,
+    optimizer_name: str,
+    foreach: bool | None = None,
 ) -> tuple[MemoryReport, set[int]]:
     """Backward and optimizer step after a tracked forward pass; the peak split by category."""
     params = [p for p in model.parameters() if p.requires_grad]
@@ -148,11 +171,13 @@ def finish_step(
                 state.update(_key(v) for v in values.values() if isinstance(v, torch.Tensor))
         return grads, state
 
+    if foreach is None:  # as torch chooses for these parameters
+        foreach = bool(params) and foreach_on(params[0].device)
     tracker.categories = categories
     with tracker:
         if loss is not None and loss.requires_grad:
             loss.float().sum().backward()
-            optimizer = make_optimizer(optimizer_name, params)
+            optimizer = make_optimizer(optimizer_name, params, foreach)
             optimizer.step()
         else:
             notes.append("the output has no gradient (no trainable parameter reached it): forward only")
@@ -168,5 +193,8 @@ def finish_step(
             split["optimizer_state"] += nbytes
         else:
             split["activations"] += nbytes
+    if optimizer is not None:
+        impl = "multi-tensor (foreach)" if foreach else "one tensor at a time"
+        notes.append(f"{optimizer_name} updates the parameters {impl}")
     report = MemoryReport(optimizer=optimizer_name, peak_bytes=tracker.peak, notes=notes, **split)
     return report, param_keys
