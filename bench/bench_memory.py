@@ -33,7 +33,7 @@ def encoder() -> nn.Module:
 # name, builder, input shape on CPU, input shape on CUDA (larger: fixed library workspaces matter less)
 CASES: list[tuple[str, Callable[[], nn.Module], tuple[int, ...], tuple[int, ...]]] = [
     ("ResNet-50-like CNN", resnet50_like, (4, 3, 224, 224), (64, 3, 224, 224)),
-    ("Transformer encoder (#4)", encoder, (8, 128, 256), (32, 128, 256)),
+    ("Transformer encoder (#4)", encoder, (8, 128, 256), (128, 128, 256)),
 ]
 
 

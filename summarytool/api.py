@@ -14,6 +14,7 @@ from torch import nn
 
 from summarytool.analysis.hierarchy import insert_missing_ancestors, link_rows, mark_recursive
 from summarytool.analysis.module_facts import ModuleFacts
+from summarytool.capture.cuda_kernels import cuda_kernel_choices, emulates_cuda
 from summarytool.capture.dry_run import meta_copy, needs_copy, symbolic_fake_mode, to_meta
 from summarytool.capture.guard import ModelStateGuard, paused_gc, preserved_rng
 from summarytool.capture.hooks import CallRecorder, is_scripted, new_row, static_rows
@@ -124,7 +125,6 @@ def summary(
             train_on = _resolve_device(user_model, device, input_size)
             if measure_memory:
                 probe_for(train_on)
-            foreach = foreach_on(train_on)
             device = "meta"
         registry = ModuleRegistry(model, model.__class__.__name__)
         target = _resolve_device(model, device, input_size)
@@ -159,7 +159,7 @@ def summary(
             formatting,
             kwargs,
             count_flops,
-            optimizer if optimizer is None else (optimizer, foreach),
+            None if optimizer is None else (optimizer, train_on),
             probe,
         )
         try:
@@ -329,7 +329,7 @@ def _collect_rows(
     formatting: FormattingOptions,
     kwargs: dict[str, Any],
     count_flops: bool = False,
-    optimizer: tuple[str, bool] | None = None,
+    optimizer: tuple[str, torch.device] | None = None,
     probe: Probe | None = None,
 ) -> _Capture:
     name = model.__class__.__name__
@@ -362,11 +362,16 @@ def _collect_rows(
 
 
 class _TrainStep:
-    """A training step around the captured forward pass, for the memory estimate."""
+    """A training step around the captured forward pass, for the memory estimate.
 
-    def __init__(self, optimizer: str, foreach: bool, recorder: CallRecorder) -> None:
+    It runs on meta copies but as it would on `train_on`: the optimizer's foreach kernels where torch
+    uses them there, and on CUDA the fused dropout and attention kernels.
+    """
+
+    def __init__(self, optimizer: str, train_on: torch.device, recorder: CallRecorder) -> None:
         self.optimizer = optimizer
-        self.foreach = foreach
+        self.foreach = foreach_on(train_on)
+        self.kernels = cuda_kernel_choices() if emulates_cuda(train_on) else contextlib.nullcontext()
         self.tracker = AllocationTracker(recorder.stack)
         self.report: MemoryReport | None = None
 
@@ -423,6 +428,7 @@ def _run_forward(
                 counter or contextlib.nullcontext(),
                 step.tracker if step is not None else contextlib.nullcontext(),
                 step.tracker.saved_tensor_hooks() if step is not None else contextlib.nullcontext(),
+                step.kernels if step is not None else contextlib.nullcontext(),
                 _measured(probe, model, x, kwargs, measured),
             ):
                 # Our hooks are global; torch warns that they also fire for torch.compile's wrapper,
