@@ -122,12 +122,14 @@ def summary(
         train_on: torch.device | None = None
         if optimizer is not None:
             # The estimate runs the optimizer as torch would on the device the model trains on.
-            train_on = _resolve_device(user_model, device, input_size)
+            train_on = _resolve_device(
+                itertools.chain(user_model.parameters(), user_model.buffers()), device, input_size
+            )
             if measure_memory:
                 probe_for(train_on)
             device = "meta"
         registry = ModuleRegistry(model, model.__class__.__name__)
-        target = _resolve_device(model, device, input_size)
+        target = _resolve_device(registry.tensors(), device, input_size)
         if measure_memory and optimizer is None:
             probe = probe_for(target)
         _warn_half(dtypes, input_size, target)
@@ -269,11 +271,12 @@ def _validate(
         )
 
 
-def _resolve_device(model: nn.Module, device: Any, input_size: Any) -> torch.device:
-    """Where generated inputs go: the given device, else the parameters', else the accelerator, else CPU."""
+def _resolve_device(tensors: Iterable[torch.Tensor], device: Any, input_size: Any) -> torch.device:
+    """Where generated inputs go: the given device, else the first tensor's (parameters, then buffers),
+    else the accelerator, else CPU."""
     if device is not None:
         return torch.device(device)
-    for t in itertools.chain(model.parameters(), model.buffers()):
+    for t in tensors:
         return t.device
     accel = getattr(torch, "accelerator", None)
     if accel is not None and input_size is not None and accel.is_available():

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
+import torch
 from torch import nn
 
 
@@ -50,6 +52,14 @@ class ModuleRegistry:
             type(m).__name__ == "OptimizedModule" or getattr(m, "_compiled_call_impl", None) is not None
             for m in self.modules
         )
+
+    def tensors(self) -> Iterator[torch.Tensor]:
+        """Every parameter, then every buffer, module by module (lazily: callers often want the first)."""
+        for table in ("_parameters", "_buffers"):
+            for module in self.modules:
+                for t in getattr(module, table).values():
+                    if t is not None:
+                        yield t
 
     def __contains__(self, module: nn.Module) -> bool:
         return id(module) in self.by_module
