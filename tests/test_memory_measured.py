@@ -7,6 +7,9 @@ elsewhere; the CUDA instrument's protocol is checked here against a stand-in for
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 import pytest
 import torch
 from models import DigitNet, Tagger, Tower, reference_encoder
@@ -200,3 +203,37 @@ def test_forward_pass_measured_on_cuda() -> None:
     assert m.device.startswith("cuda") and m.method == "torch.cuda.max_memory_allocated"
     assert m.in_use_before_bytes >= sum(p.numel() * 4 for p in model.parameters())
     assert m.forward_peak_bytes >= 8 * 128 * 10 * 4  # at least the output
+
+
+SEEN: list = []
+
+
+class Greedy(nn.Module):
+    """Runs out of memory in the backward-enabled forward pass on a real device (a stand-in for CUDA OOM)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(64, 64)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        SEEN.append(weakref.ref(self))
+        hidden = self.fc(x)
+        if not x.is_meta and torch.is_grad_enabled():
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+        return hidden
+
+
+def test_running_out_of_memory_while_measuring_says_what_to_do_and_frees_the_copy() -> None:
+    SEEN.clear()
+    model = Greedy()
+    with pytest.raises(
+        torch.OutOfMemoryError, match="out of memory while measuring a training step"
+    ) as caught:
+        summary(model, (8, 64), train_step=True, measure_memory=True, verbose=0)
+    assert "Tried to allocate 20.00 GiB" in str(caught.value)  # torch's own message is kept
+    assert "leave out measure_memory" in str(caught.value)
+    gc.collect()
+    # The device copy is freed (the meta copy of the estimate may live on in the traceback: it holds no memory).
+    alive = [ref() for ref in SEEN]
+    assert not [c for c in alive if c is not None and c is not model and not c.fc.weight.is_meta]
+    assert len(SEEN) >= 2  # the copies did run

@@ -199,6 +199,29 @@ def measure_train_step(
     parameters and buffers, the inputs, gradients, optimizer state and activations.
     `training` sets the copy's mode (None keeps each module's own flag).
     """
+    failure: str | None = None
+    try:
+        return _measure(model, x, kwargs, device, training, optimizer)
+    except torch.OutOfMemoryError as exc:
+        failure = str(exc)
+    # Raised here, after the handler: the out-of-memory error's traceback (and with it the copy and
+    # its activations, held by the frames) is gone, so the device memory is free again.
+    raise torch.OutOfMemoryError(
+        f"summarytool: out of memory while measuring a training step on {device}. The step runs on a copy "
+        f"of the model, beside everything already on the device (your model too, if it is there). Use a "
+        f"smaller input, move your model off the device first, or leave out measure_memory: the estimate "
+        f"(train_step alone) needs no device memory.\n{failure}"
+    )
+
+
+def _measure(
+    model: nn.Module,
+    x: Any,
+    kwargs: dict[str, Any],
+    device: torch.device,
+    training: bool | None,
+    optimizer: str,
+) -> MeasuredMemory:
     probe = probe_for(device)
     with probe:
         start = probe.allocated()
