@@ -14,16 +14,18 @@ from torch import nn
 
 from summarytool.analysis.hierarchy import insert_missing_ancestors, link_rows, mark_recursive
 from summarytool.analysis.module_facts import ModuleFacts
-from summarytool.capture.cuda_kernels import cuda_kernel_choices, emulates_cuda
+from summarytool.capture.device_kernels import kernel_choices
 from summarytool.capture.dry_run import meta_copy, needs_copy, symbolic_fake_mode, to_meta
 from summarytool.capture.guard import ModelStateGuard, paused_gc, preserved_rng
 from summarytool.capture.hooks import CallRecorder, is_scripted, new_row, static_rows
 from summarytool.capture.measured import (
     MeasuredMemory,
     Probe,
+    copy_to,
     measure_train_step,
     measured_forward,
     probe_for,
+    require_real_inputs,
 )
 from summarytool.capture.memory import OPTIMIZERS, AllocationTracker, MemoryReport, finish_step, foreach_on
 from summarytool.capture.ops import FlopCounter
@@ -130,8 +132,8 @@ def summary(
             device = "meta"
         registry = ModuleRegistry(model, model.__class__.__name__)
         target = _resolve_device(registry.tensors(), device, input_size)
-        if measure_memory and optimizer is None:
-            probe = probe_for(target)
+        if measure_memory and optimizer is None and input_size is not None:
+            probe_for(target)  # a device that cannot be measured is said before inputs are made there
         _warn_half(dtypes, input_size, target)
         if input_size is not None:
             shapes = normalize_input_size(input_size)
@@ -141,6 +143,8 @@ def summary(
         elif input_data is not None:
             x, shown_size = prepare_input_data(input_data)
             user_x = x
+            if measure_memory and optimizer is not None:
+                require_real_inputs(user_x)  # before the estimate runs, not after
             if dry_run:  # generated inputs and their kwargs are made on meta already
                 x, kwargs = to_meta(x), to_meta(kwargs)
         else:
@@ -149,6 +153,9 @@ def summary(
         formatting = FormattingOptions(depth, verbose, columns, col_width, rows_cfg)
         # The model goes where generated inputs are (and comes back afterwards); input_data is never moved.
         run_on = target if input_size is not None and device is not None else None
+        if measure_memory and optimizer is None:  # measured where the pass runs
+            first = next(iter(iter_tensors(x)), None)
+            probe = probe_for(run_on or (first.device if first is not None else target))
         count_flops = dry_run or bool(FLOP_COLUMNS & set(columns))
         args = (
             model,
@@ -186,9 +193,13 @@ def summary(
         measured = capture.measured
         if measure_memory and optimizer is not None:
             if input_size is not None:
-                user_x = make_inputs(shapes, batch_dim, dtypes, train_on)
+                fresh_inputs = lambda: make_inputs(shapes, batch_dim, dtypes, train_on)  # noqa: E731
+            else:
+                fresh_inputs = lambda: copy_to(user_x, train_on)  # noqa: E731
             training = {Mode.TRAIN: True, Mode.EVAL: False}.get(model_mode)
-            measured = measure_train_step(user_model, user_x, user_kwargs, train_on, training, optimizer)
+            measured = measure_train_step(
+                user_model, fresh_inputs, user_kwargs, train_on, training, optimizer
+            )
         summary_list, facts = capture.rows, capture.facts
         total_input = None if x is None else total_input_bytes(x)  # None without input, as torchinfo
         totals = facts.stats(model) if facts is not None else None
@@ -336,6 +347,7 @@ def _collect_rows(
     probe: Probe | None = None,
 ) -> _Capture:
     name = model.__class__.__name__
+    use_cache = use_cache and optimizer is None and probe is None  # a cached pass measures nothing
     if use_cache and name in _cached_forward_pass:
         return _Capture(_cached_forward_pass[name], None, None)
     facts = ModuleFacts(registry)
@@ -368,13 +380,13 @@ class _TrainStep:
     """A training step around the captured forward pass, for the memory estimate.
 
     It runs on meta copies but as it would on `train_on`: the optimizer's foreach kernels where torch
-    uses them there, and on CUDA the fused dropout and attention kernels.
+    uses them there, and the dropout and attention kernels that device runs.
     """
 
     def __init__(self, optimizer: str, train_on: torch.device, recorder: CallRecorder) -> None:
         self.optimizer = optimizer
         self.foreach = foreach_on(train_on)
-        self.kernels = cuda_kernel_choices() if emulates_cuda(train_on) else contextlib.nullcontext()
+        self.kernels = kernel_choices(train_on)
         self.tracker = AllocationTracker(recorder.stack)
         self.report: MemoryReport | None = None
 

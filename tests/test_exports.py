@@ -391,3 +391,14 @@ def test_in_a_notebook_summary_is_displayed_once_not_printed(
     stats = summary(Catalogue(), input_size=(1, 3, 8, 8))
     assert capsys.readouterr().out == ""  # nothing printed...
     assert "<table" in stats._repr_html_()  # ...Jupyter displays the returned object as HTML
+
+
+def test_memory_reports_from_other_engine_versions_load_and_export_as_objects() -> None:
+    stats = catalogue_stats(train_step="sgd")
+    data = stats.to_dict()
+    assert data["memory"]["measured_peak_bytes"] is None  # schema /1 keeps every key it ever had
+    data["memory"]["written_by_a_newer_engine"] = 7  # an unknown key is ignored, not an error
+    loaded = ModelStatistics.from_dict(data)
+    assert loaded.memory.peak_bytes == stats.memory.peak_bytes
+    assert "written_by_a_newer_engine" not in loaded.to_dict()["memory"]
+    assert isinstance(loaded.to_dict()["memory"], dict)

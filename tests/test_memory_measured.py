@@ -16,7 +16,7 @@ from models import DigitNet, Tagger, Tower, reference_encoder
 from torch import nn
 
 from summarytool import ModelStatistics, summary
-from summarytool.capture.measured import CudaPeak
+from summarytool.capture.measured import CudaPeak, LiveTensorPeak, measure_train_step
 from summarytool.zoo import resnet50_like
 
 HAS_CUDA = torch.cuda.is_available()
@@ -237,3 +237,47 @@ def test_running_out_of_memory_while_measuring_says_what_to_do_and_frees_the_cop
     alive = [ref() for ref in SEEN]
     assert not [c for c in alive if c is not None and c is not model and not c.fc.weight.is_meta]
     assert len(SEEN) >= 2  # the copies did run
+
+
+class Busy(LiveTensorPeak):
+    """A device where 1 MB belongs to someone else: the allocator counts it, the step must not."""
+
+    OTHER = 1_000_000
+
+    def allocated(self) -> int:
+        return super().allocated() + self.OTHER
+
+    def peak(self) -> int:
+        return super().peak() + self.OTHER
+
+
+def test_a_measured_step_counts_only_what_it_allocates_itself() -> None:
+    torch.manual_seed(0)
+    model, cpu = mlp(), torch.device("cpu")
+    alone = measure_train_step(model, lambda: [torch.randn(32, 64)], {}, cpu, True, "adam")
+    shared = measure_train_step(model, lambda: [torch.randn(32, 64)], {}, cpu, True, "adam", probe=Busy(cpu))
+    assert shared.train_step.peak_bytes == alone.train_step.peak_bytes
+    assert shared.in_use_before_bytes == alone.in_use_before_bytes + Busy.OTHER  # "in use" is the device's
+    assert shared.forward_peak_bytes == alone.forward_peak_bytes
+    # The inputs are made inside the measurement and counted, as the estimate counts them.
+    estimate = summary(model, (32, 64), train_step="adam", verbose=0).memory.peak_bytes
+    assert alone.train_step.peak_bytes == estimate
+
+
+def test_the_forward_pass_is_measured_where_it_runs() -> None:
+    # input_data is never moved (torchinfo's rule), so device= does not say where the pass runs.
+    stats = summary(mlp(), input_data=torch.randn(4, 64), device="cuda", measure_memory=True, verbose=0)
+    assert stats.measured_memory.device == "cpu"
+
+
+def test_a_cached_forward_pass_is_not_used_when_measuring() -> None:
+    from summarytool import clear_cached_forward_pass
+
+    clear_cached_forward_pass()
+    model = mlp()
+    for _ in range(2):
+        stats = summary(
+            model, (4, 64), cache_forward_pass=True, train_step=True, measure_memory=True, verbose=0
+        )
+        assert stats.memory is not None and stats.measured_memory.train_step is not None
+    clear_cached_forward_pass()

@@ -69,6 +69,8 @@ def _copy_with(model: nn.Module, make: Any, purpose: str, advice: str) -> nn.Mod
                 memo[id(b)] = make(b)
     try:
         return copy.deepcopy(model, memo)
+    except torch.OutOfMemoryError:
+        raise  # the device is full: not a module that cannot be copied
     except Exception as exc:  # a module holding something that cannot be copied
         raise RuntimeError(
             f"Cannot copy {type(model).__name__} for {purpose} ({type(exc).__name__}: {exc}). {advice}"

@@ -30,6 +30,11 @@ def preserved_rng() -> Iterator[None]:
         torch.set_rng_state(cpu)
         if cuda is not None:
             torch.cuda.set_rng_state_all(cuda)
+        elif torch.cuda.is_initialized():
+            # CUDA started during the summary: its generators go back to the fresh state they had
+            # (their seed, nothing drawn), as if the summary had never used them.
+            for generator in torch.cuda.default_generators:
+                generator.manual_seed(generator.initial_seed())
 
 
 @contextmanager
@@ -98,7 +103,8 @@ class ModelStateGuard:
         tb: TracebackType | None,
     ) -> None:
         for m, flag in self._training:
-            m.training = flag
+            if m.training != flag:  # (nn.Module.__setattr__ is slow; most flags never changed)
+                m.training = flag
         written = 0
         with torch.no_grad():
             for m, name, original, saved in self._buffers:

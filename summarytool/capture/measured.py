@@ -10,7 +10,7 @@ meta), so the caller's parameters, gradients and optimizer are never touched.
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from typing import Any
@@ -48,7 +48,7 @@ class MeasuredMemory:
         known = {f.name for f in fields(cls)} - {"train_step"}
         return cls(
             **{k: v for k, v in values.items() if k in known},
-            train_step=None if step is None else MemoryReport(**step),
+            train_step=None if step is None else MemoryReport.from_dict(step),
         )
 
 
@@ -164,15 +164,19 @@ def measured_forward(probe: Probe, existing: list[torch.Tensor], into: dict[str,
         into["forward_peak_bytes"] = max(0, probe.peak() - before)
 
 
-def _clone_to(x: Any, device: torch.device) -> Any:
+def require_real_inputs(x: Any) -> None:
+    """Meta inputs cannot be copied to a device for a measured step: say so before anything runs."""
+    if any(t.device.type == "meta" for t in iter_tensors(x)):
+        raise ValueError(
+            "measure_memory=True needs real input tensors, but input_data holds meta tensors. "
+            "Pass input_size instead (inputs are then made on the device), or real tensors."
+        )
+
+
+def copy_to(x: Any, device: torch.device) -> Any:
     """A copy of every tensor in a nested structure, on `device` (the caller's tensors stay where they are)."""
 
     def clone(t: torch.Tensor) -> torch.Tensor:
-        if t.device.type == "meta":
-            raise ValueError(
-                "measure_memory=True needs real input tensors, but input_data holds meta tensors. "
-                "Pass input_size instead (inputs are then made on the device), or real tensors."
-            )
         with torch.no_grad():  # (a detach() would make a view of the caller's tensor first)
             return t.to(device, copy=True).requires_grad_(t.requires_grad)
 
@@ -187,21 +191,23 @@ def _call(model: nn.Module, x: Any, kwargs: dict[str, Any]) -> Any:
 
 def measure_train_step(
     model: nn.Module,
-    x: Any,
+    inputs: Callable[[], Any],
     kwargs: dict[str, Any],
     device: torch.device,
     training: bool | None,
     optimizer: str,
+    probe: Probe | None = None,
 ) -> MeasuredMemory:
     """A forward pass and then a training step, for real, on a copy of `model` on `device`.
 
     The step's peak counts everything the step needs, as the estimate does: the copy's
-    parameters and buffers, the inputs, gradients, optimizer state and activations.
-    `training` sets the copy's mode (None keeps each module's own flag).
+    parameters and buffers, the inputs (`inputs()` makes the forward's arguments, a list or a
+    dict, on the device, inside the measurement), gradients, optimizer state and activations. `training` sets the copy's mode
+    (None keeps each module's own flag); `probe` replaces the device's instrument (tests).
     """
     failure: str | None = None
     try:
-        return _measure(model, x, kwargs, device, training, optimizer)
+        return _measure(model, inputs, kwargs, device, training, optimizer, probe or probe_for(device))
     except torch.OutOfMemoryError as exc:
         failure = str(exc)
     # Raised here, after the handler: the out-of-memory error's traceback (and with it the copy and
@@ -216,19 +222,19 @@ def measure_train_step(
 
 def _measure(
     model: nn.Module,
-    x: Any,
+    inputs: Callable[[], Any],
     kwargs: dict[str, Any],
     device: torch.device,
     training: bool | None,
     optimizer: str,
+    probe: Probe,
 ) -> MeasuredMemory:
-    probe = probe_for(device)
     with probe:
         start = probe.allocated()
         work = device_copy(model, device)
         if training is not None:
             work.train(training)
-        xs, kw = _clone_to(x, device), _clone_to(kwargs, device)
+        xs, kw = inputs(), copy_to(kwargs, device)
         # The forward pass as summary() runs it: no autograd.
         before = probe.allocated()
         probe.reset_peak()

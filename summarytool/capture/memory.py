@@ -11,7 +11,7 @@ progress when it was saved, so a row shows what its call keeps alive for the bac
 from __future__ import annotations
 
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import torch
@@ -37,10 +37,19 @@ class MemoryReport:
     optimizer_state: int
     activations: int
     device: str = "meta"  # where the step ran: meta for the estimate, the device for a measurement
+    # Schema /1 never drops a key: files have carried this since the first release. Always None;
+    # measurements are in ModelStatistics.measured_memory.
+    measured_peak_bytes: int | None = None
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> MemoryReport:
+        """Keys this version does not know (a newer writer's) are left out."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
 
 
 class AllocationTracker(TorchDispatchMode):

@@ -58,6 +58,8 @@ def jsonable(value: Any) -> Any:
         return [jsonable(v) for v in items]
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, SimpleNamespace):  # a report loaded from another engine version
+        return jsonable(vars(value))
     to_dict = getattr(value, "to_dict", None)
     if callable(to_dict):
         return jsonable(to_dict())
@@ -288,7 +290,7 @@ def _memory_report(values: Any) -> Any:
     try:
         from summarytool.capture.memory import MemoryReport
 
-        return MemoryReport(**values)
+        return MemoryReport.from_dict(dict(values))
     except (ImportError, TypeError):  # another engine version: keep the fields readable as attributes
         return SimpleNamespace(**values)
 
