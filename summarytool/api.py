@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from summarytool.analysis.hierarchy import insert_missing_ancestors, link_rows, mark_recursive
+from summarytool.analysis.hierarchy import insert_missing_ancestors, link_rows
 from summarytool.analysis.module_facts import ModuleFacts
 from summarytool.capture.device_kernels import kernel_choices
 from summarytool.capture.dry_run import meta_copy, needs_copy, symbolic_fake_mode, to_meta
@@ -364,8 +364,7 @@ def _collect_rows(
     else:
         rows = _run_forward(*run, formatting, step, probe, measured)
         rows = insert_missing_ancestors(rows, lambda place: new_row(place, facts, None))
-    mark_recursive(rows)
-    link_rows(rows)
+    link_rows(rows, mark_recursive=True)
     if counter is not None:
         _sum_flops_of_rows_that_never_ran(rows)
     if use_cache:
@@ -484,8 +483,7 @@ def _failure(exc: Exception, recorder: CallRecorder, formatting: FormattingOptio
     rows = list(recorder.rows)
     partial = None
     if formatting is not None and rows:
-        mark_recursive(rows)
-        link_rows(rows)
+        link_rows(rows, mark_recursive=True)
         partial = ModelStatistics(rows, [], 0, formatting)
     executed = [r for r in recorder.rows if r.executed]
     where, cls, shapes = None, None, None

@@ -57,9 +57,18 @@ class FormattingOptions:
     def set_layer_name_width(self, summary_list: list[LayerInfo], align_val: int = NAME_ALIGN) -> None:
         """Widen the name column (to a multiple of 5) when the longest indented name needs it."""
         longest = 0
+        show_var_name, show_depth = self.show_var_name, self.show_depth
         for info in summary_list:
-            name = info.get_layer_name(self.show_var_name, self.show_depth)
-            longest = max(longest, len(name) + info.depth * align_val + 1)
+            # The length of info.get_layer_name(...), without building the string for every row.
+            length = len(info.class_name) + info.depth * align_val + 1
+            if show_var_name and info.var_name:
+                length += len(info.var_name) + 3  # " (name)"
+            if show_depth and info.depth > 0:
+                length += 2 + len(str(info.depth))  # ": 3"
+                if info.depth_index is not None:
+                    length += 1 + len(str(info.depth_index))  # "-12"
+            if length > longest:
+                longest = length
         if longest >= self.layer_name_width:
             self.layer_name_width = math.ceil(longest / align_val) * align_val
 

@@ -22,11 +22,18 @@ def class_name_of(module: nn.Module) -> str:
 _MISSING = object()
 
 
+_CLASS_HAS: dict[tuple[type, str], bool] = {}
+
+
 def _attr(module: nn.Module, name: str) -> Any:
     """An instance attribute without nn.Module's slow __getattr__ fallback (None when absent)."""
     value = module.__dict__.get(name, _MISSING)
     if value is _MISSING:
-        return getattr(module, name, None) if hasattr(type(module), name) else None
+        cls = type(module)
+        has = _CLASS_HAS.get((cls, name))
+        if has is None:
+            has = _CLASS_HAS[(cls, name)] = hasattr(cls, name)
+        return getattr(module, name, None) if has else None
     return value
 
 
@@ -49,6 +56,36 @@ def groups_of(module: nn.Module) -> int | None:
 class LayerInfo:
     """A module call (or, without input, a module) as one table row; torchinfo's attribute names."""
 
+    # Starting values shared by every row until a row sets its own (a summary makes one row per
+    # module call, so each attribute not written in __init__ is time saved on every call).
+    depth_index: int | None = None
+    executed = False
+    is_recursive = False
+    contains_lazy_param = False
+    qualified_name = ""  # where it sits in the model: "encoder.layers.0.linear1" ("" for the root)
+    num_params = 0
+    trainable_params = 0
+    param_bytes = 0
+    output_bytes = 0
+    macs = 0
+    # Forward FLOPs of this call, children included (None: not counted in this summary),
+    # and how many heavy ops without a FLOP formula ran inside it.
+    flops: int | None = None
+    flops_uncounted = 0
+    # Bytes this call keeps alive for the backward pass (set by the training-step estimate).
+    activation_bytes = 0
+    # Every output's shape, with the all_output_shapes row setting (set by the call's hook).
+    output_shapes: list[list[int]] | tuple[()] = ()
+    # Filled by the hierarchy analysis: where this row's subtree ends in the summary list,
+    # and the values that would otherwise need a scan of every descendant.
+    _rows: list[LayerInfo] | None = None
+    _index = 0
+    _subtree_end = 0
+    _leftover: int | None = None
+    _leftover_trainable: int | None = None
+    _leaf_macs: int | None = None
+    _inner_layers: dict[str, dict[ColumnSettings, Any]] | None = None
+
     def __init__(
         self,
         var_name: str,
@@ -61,39 +98,13 @@ class LayerInfo:
         self.class_name = class_name_of(module)
         self.var_name = var_name
         self.depth = depth
-        self.depth_index: int | None = None
         self.parent_info = parent_info
-        self.executed = False
-        self.is_leaf_layer = not any(m is not None for m in module._modules.values())
-        self.is_recursive = False
-        self.contains_lazy_param = False
-        # Where it sits in the model: "encoder.layers.0.linear1" ("" for the root).
-        self.qualified_name = ""
+        children = module._modules
+        self.is_leaf_layer = not children or all(m is None for m in children.values())
         self.input_size: list[int] = []
         self.output_size: list[int] = []
-        self.output_shapes: list[list[int]] = []
         self.kernel_size = kernel_size_of(module)
         self.groups = groups_of(module)
-        self.num_params = 0
-        self.trainable_params = 0
-        self.param_bytes = 0
-        self.output_bytes = 0
-        self.macs = 0
-        # Forward FLOPs of this call, children included (None: not counted in this summary),
-        # and how many heavy ops without a FLOP formula ran inside it.
-        self.flops: int | None = None
-        self.flops_uncounted = 0
-        # Bytes this call keeps alive for the backward pass (set by the training-step estimate).
-        self.activation_bytes = 0
-        # Filled by the hierarchy analysis: where this row's subtree ends in the summary list,
-        # and the values that would otherwise need a scan of every descendant.
-        self._rows: list[LayerInfo] | None = None
-        self._index = 0
-        self._subtree_end = 0
-        self._leftover: int | None = None
-        self._leftover_trainable: int | None = None
-        self._leaf_macs: int | None = None
-        self._inner_layers: dict[str, dict[ColumnSettings, Any]] | None = None
 
     def __repr__(self) -> str:
         return f"{self.class_name}: {self.depth}"

@@ -50,20 +50,14 @@ def insert_missing_ancestors(
     return out
 
 
-def mark_recursive(rows: list[LayerInfo]) -> None:
-    """A row is a repeat when its module, or every parameter it owns directly, was already shown."""
+def link_rows(rows: list[LayerInfo], mark_recursive: bool = False) -> None:
+    """Set depth indices, subtree extents, leftover params and leaf mult-adds of every row.
+
+    With `mark_recursive`, also mark repeats (in the same pass): a row is a repeat when its
+    module, or every parameter it owns directly, was already shown.
+    """
     seen_modules: set[int] = set()
     seen_params: set[int] = set()
-    for row in rows:
-        direct = [id(p) for p in row.module._parameters.values() if p is not None]
-        if row.layer_id in seen_modules or (direct and all(p in seen_params for p in direct)):
-            row.is_recursive = True
-        seen_modules.add(row.layer_id)
-        seen_params.update(direct)
-
-
-def link_rows(rows: list[LayerInfo]) -> None:
-    """Set depth indices, subtree extents, leftover params and leaf mult-adds of every row."""
     counters: dict[int, int] = {}
     covered: list[int] = [0] * len(rows)
     covered_trainable: list[int] = [0] * len(rows)
@@ -88,6 +82,14 @@ def link_rows(rows: list[LayerInfo]) -> None:
             leaf_macs[parent] += leaf_macs[i] + (row.macs if row.is_leaf_layer else 0)
 
     for i, row in enumerate(rows):
+        if mark_recursive:
+            params = row.module._parameters
+            direct = [id(p) for p in params.values() if p is not None] if params else ()
+            if row.layer_id in seen_modules or (direct and all(p in seen_params for p in direct)):
+                row.is_recursive = True
+            seen_modules.add(row.layer_id)
+            if direct:
+                seen_params.update(direct)
         counters[row.depth] = counters.get(row.depth, 0) + 1
         row.depth_index = counters[row.depth]
         row._rows = rows

@@ -27,7 +27,7 @@ _FRESH_ROW: dict[str, Any] = {
     "flops": None,
     "flops_uncounted": 0,
     "activation_bytes": 0,
-    "output_shapes": [],
+    "output_shapes": (),
     "depth_index": None,
     "_rows": None,
     "_index": 0,
@@ -123,8 +123,12 @@ def _bottom_up(registry: ModuleRegistry) -> dict[int, _Tree] | None:
         return None
     seen_params: set[int] = set()
     direct: dict[int, tuple[ParamStats, int, int]] = {}
+    nothing = (ParamStats(), 0, 0)  # shared by the (many) modules without parameters of their own
     for place in registry.in_order:
         module = place.module
+        if not module._parameters:
+            direct[id(module)] = nothing
+            continue
         stats, exact_wb, other = ParamStats(), 0, 0
         for name, param in module._parameters.items():
             if param is None:
@@ -145,15 +149,21 @@ def _bottom_up(registry: ModuleRegistry) -> dict[int, _Tree] | None:
 
     trees: dict[int, _Tree] = {}
     all_weightish: dict[int, int] = {}  # params of the subtree whose name relative to it mentions weight/bias
+    empty_leaf = _Tree(ParamStats(), 0, 0)  # never changed: only the subtree sums of parents are added to
     for place in reversed(registry.in_order):  # children before parents
         module = place.module
-        stats, exact_wb, other = direct[id(module)]
+        key = id(module)
+        stats, exact_wb, other = direct[key]
+        if stats is nothing[0] and not place.children:
+            trees[key] = empty_leaf
+            all_weightish[key] = 0
+            continue
         total = ParamStats(stats.count, stats.trainable, stats.nbytes)
         nested = 0
         for child in place.children:
             sub = trees[id(child.module)]
             total.add(sub.stats)
             nested += sub.stats.count if _weightish(child.var_name) else all_weightish[id(child.module)]
-        trees[id(module)] = _Tree(total, exact_wb, other + nested)
-        all_weightish[id(module)] = exact_wb + other + nested
+        trees[key] = _Tree(total, exact_wb, other + nested)
+        all_weightish[key] = exact_wb + other + nested
     return trees

@@ -26,10 +26,11 @@ def new_row(place: Placement, facts: ModuleFacts, parent: LayerInfo | None) -> L
     if template is None:
         row = LayerInfo(place.var_name, place.module, place.depth, parent)
         stats = facts.stats(place.module)
-        row.num_params = stats.count
-        row.trainable_params = stats.trainable
-        row.param_bytes = stats.nbytes
-        row.contains_lazy_param = stats.has_lazy
+        if stats.count or stats.has_lazy:  # (else the class defaults: zero, no lazy parameters)
+            row.num_params = stats.count
+            row.trainable_params = stats.trainable
+            row.param_bytes = stats.nbytes
+            row.contains_lazy_param = stats.has_lazy
         facts.remember_first_row(place.module, row)
     else:
         row = LayerInfo.from_template(template, place.var_name, place.depth, parent)
@@ -153,7 +154,8 @@ class CallRecorder:
             row.param_bytes, row.contains_lazy_param = stats.nbytes, stats.has_lazy
             row.class_name = class_name_of(module)
             row.is_leaf_layer = not any(m is not None for m in module._modules.values())
-        row.macs = self.facts.macs(module, row.class_name, size, refresh=refresh) if concrete else 0
+        if concrete and (row.num_params or refresh):  # torchinfo's mult-adds come from parameters only
+            row.macs = self.facts.macs(module, row.class_name, size, refresh=refresh)
 
     def failing_call(self) -> tuple[LayerInfo, Any] | None:
         """The innermost call that had started but not finished (the one that raised)."""

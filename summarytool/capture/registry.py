@@ -22,7 +22,7 @@ class Placement:
         self.depth = depth
         self.parent = parent
         self.qualified_name = qualified_name
-        self.children: list[Placement] = []
+        self.children: list[Placement] | tuple[()] = ()  # a leaf keeps the shared empty tuple
 
 
 class ModuleRegistry:
@@ -37,11 +37,14 @@ class ModuleRegistry:
             place = stack.pop()
             self.in_order.append(place)
             self.by_module.setdefault(id(place.module), []).append(place)
+            modules = place.module._modules
+            if not modules:
+                continue
             prefix = place.qualified_name + "." if place.qualified_name else ""
             depth = place.depth + 1
             kids = [
                 Placement(name, child, depth, place, prefix + name)
-                for name, child in place.module._modules.items()
+                for name, child in modules.items()
                 if child is not None
             ]
             place.children = kids
@@ -57,9 +60,11 @@ class ModuleRegistry:
         """Every parameter, then every buffer, module by module (lazily: callers often want the first)."""
         for table in ("_parameters", "_buffers"):
             for module in self.modules:
-                for t in getattr(module, table).values():
-                    if t is not None:
-                        yield t
+                tensors = getattr(module, table)
+                if tensors:  # most modules have none: no iterator made for them
+                    for t in tensors.values():
+                        if t is not None:
+                            yield t
 
     def __contains__(self, module: nn.Module) -> bool:
         return id(module) in self.by_module
