@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import io
 import platform
 import statistics
@@ -34,12 +35,20 @@ def chain(rows: int) -> nn.Module:
 
 
 def best_of(fn: Callable[[], object], repeat: int) -> float:
+    """Median wall time (minimum under 3 runs). As timeit does, the garbage of earlier runs is
+    collected between runs and the collector is off while a run is timed, for every contender:
+    a collection that happens to start inside one run costs that run the whole process's objects."""
     times = []
     for _ in range(repeat):
-        start = time.perf_counter()
-        with contextlib.redirect_stdout(io.StringIO()):
-            fn()
-        times.append(time.perf_counter() - start)
+        gc.collect()
+        gc.disable()
+        try:
+            start = time.perf_counter()
+            with contextlib.redirect_stdout(io.StringIO()):
+                fn()
+            times.append(time.perf_counter() - start)
+        finally:
+            gc.enable()
     return min(times) if repeat < 3 else statistics.median(times)
 
 
