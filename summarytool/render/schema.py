@@ -9,6 +9,8 @@ docs/summary-schema.md documents every key.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import importlib
 import math
 import platform
 import warnings
@@ -283,36 +285,31 @@ def _enum_or_none(enum: type, value: Any, what: str, source: str) -> Any:
         return None
 
 
-def _memory_report(values: Any) -> Any:
-    """The saved training-step estimate as the engine's MemoryReport (attributes, as the renderers read it)."""
+def _engine_object(values: Any, module: str, name: str) -> Any:
+    """A saved report as the engine's dataclass (attributes, as the renderers read them); from another
+    engine version that this one cannot build, a namespace with the same fields."""
     if not isinstance(values, Mapping):
         return values
     try:
-        from summarytool.capture.memory import MemoryReport
-
-        return MemoryReport.from_dict(dict(values))
-    except (ImportError, TypeError):  # another engine version: keep the fields readable as attributes
-        return SimpleNamespace(**values)
+        return getattr(importlib.import_module(module), name).from_dict(dict(values))
+    except (ImportError, AttributeError, TypeError):
+        return _namespace(values)
 
 
-def _measured_memory(values: Any) -> Any:
-    """The saved measurement as the engine's MeasuredMemory."""
-    if not isinstance(values, Mapping):
-        return values
-    try:
-        from summarytool.capture.measured import MeasuredMemory
-
-        return MeasuredMemory.from_dict(dict(values))
-    except (ImportError, TypeError):  # another engine version: keep the fields readable as attributes
-        step = values.get("train_step")
-        return SimpleNamespace(**{**values, "train_step": None if step is None else SimpleNamespace(**step)})
+def _namespace(values: Mapping[str, Any]) -> SimpleNamespace:
+    return SimpleNamespace(**{k: _namespace(v) if isinstance(v, Mapping) else v for k, v in values.items()})
 
 
 def _as_is(values: Any) -> Any:
     return values
 
 
-_LOADERS = {"memory": _memory_report, "measured_memory": _measured_memory}
+_LOADERS = {
+    "memory": functools.partial(_engine_object, module="summarytool.capture.memory", name="MemoryReport"),
+    "measured_memory": functools.partial(
+        _engine_object, module="summarytool.capture.measured", name="MeasuredMemory"
+    ),
+}
 
 
 def summary_from_dict(data: Mapping[str, Any], source: str = "the summary") -> ModelStatistics:
