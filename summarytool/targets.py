@@ -21,6 +21,7 @@ import importlib.util
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -301,15 +302,32 @@ def _timm(target: Target) -> nn.Module:
 
 
 def _build_with(builder: Any, target: Target, **forced: Any) -> nn.Module:
-    try:
-        model = builder(*target.args, **forced, **target.kwargs)
-    except Exception as exc:
-        raise TargetError(
-            f"building {target.source}:{target.name}{_call_text(target)} raised {type(exc).__name__}: {exc}",
+    return _library_model(
+        lambda: builder(*target.args, **forced, **target.kwargs),
+        failed=(
+            f"building {target.source}:{target.name}{_call_text(target)} raised",
             "check the model's arguments",
-        ) from exc
+        ),
+        not_module=(f"{target.text!r} did not build an nn.Module", "use a model name the library lists"),
+    )
+
+
+def _library_model(
+    build: Callable[[], Any], failed: tuple[str, str], not_module: tuple[str, str]
+) -> nn.Module:
+    """Run a library's model builder so that whatever goes wrong reaches the user as a TargetError with a fix.
+
+    `failed` is the message start and fix for an exception (its type and text are appended);
+    `not_module` the message and fix for a result that is not an nn.Module.
+    """
+    try:
+        model = build()
+    except TargetError:
+        raise
+    except Exception as exc:
+        raise TargetError(f"{failed[0]} {type(exc).__name__}: {exc}", failed[1]) from exc
     if not isinstance(model, nn.Module):
-        raise TargetError(f"{target.text!r} did not build an nn.Module", "use a model name the library lists")
+        raise TargetError(*not_module)
     return model
 
 
@@ -322,30 +340,29 @@ def _hf(target: Target) -> nn.Module:
         )
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local config, never a download
     transformers = _optional("transformers", target.text)
-    try:
-        if path.is_dir():
-            config = transformers.AutoConfig.from_pretrained(str(path), local_files_only=True)
-        else:
-            with open(path, encoding="utf-8") as f:
-                values = json.load(f)
-            model_type = values.pop("model_type", None)
-            if not model_type:
-                raise TargetError(
-                    f'{target.name!r} has no "model_type"',
-                    'add the model_type (e.g. "bert") to the config, as save_pretrained() writes it',
-                )
-            config = transformers.AutoConfig.for_model(model_type, **values)
-        model = transformers.AutoModel.from_config(config)
-    except TargetError:
-        raise
-    except Exception as exc:
-        raise TargetError(
-            f"transformers could not build a model from {target.name!r}: {type(exc).__name__}: {exc}",
+    return _library_model(
+        lambda: transformers.AutoModel.from_config(_hf_config(transformers, path, target.name)),
+        failed=(
+            f"transformers could not build a model from {target.name!r}:",
             "check the config (model_type, sizes) against the transformers version installed",
-        ) from exc
-    if not isinstance(model, nn.Module):
-        raise TargetError(f"{target.text!r} did not build a torch model", "use a PyTorch model config")
-    return model
+        ),
+        not_module=(f"{target.text!r} did not build a torch model", "use a PyTorch model config"),
+    )
+
+
+def _hf_config(transformers: Any, path: Path, name: str) -> Any:
+    """The transformers config a folder or a config.json holds, read locally (a file needs its model_type)."""
+    if path.is_dir():
+        return transformers.AutoConfig.from_pretrained(str(path), local_files_only=True)
+    with open(path, encoding="utf-8") as f:
+        values = json.load(f)
+    model_type = values.pop("model_type", None)
+    if not model_type:
+        raise TargetError(
+            f'{name!r} has no "model_type"',
+            'add the model_type (e.g. "bert") to the config, as save_pretrained() writes it',
+        )
+    return transformers.AutoConfig.for_model(model_type, **values)
 
 
 def load_target(text: str) -> nn.Module:

@@ -17,7 +17,8 @@ from summarytool.commands.summary_cmd import (
     EXIT_OK,
     EXIT_USAGE,
     UsageError,
-    add_run_options,
+    add_model_command,
+    add_output_options,
     emit,
     report_error,
     summarize_target,
@@ -40,20 +41,18 @@ exit codes: 0 done, 1 a model failed, 2 bad usage, 3 differences found (only wit
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `diff` sub-command to the `summarytool` parser."""
-    parser = subparsers.add_parser(
+    parser = add_model_command(
+        subparsers,
         "diff",
+        [
+            ("before", "A", "a summary JSON file or a TARGET (e.g. models.py:Net)"),
+            ("after", "B", "a summary JSON file or a TARGET"),
+        ],
         help="what changed between two summaries: rows whose params, shapes or FLOPs moved, and the totals",
         description="Compare two summaries (saved JSON files or TARGETs) and say what the edit did to the model.",
         epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("before", metavar="A", help="a summary JSON file or a TARGET (e.g. models.py:Net)")
-    parser.add_argument("after", metavar="B", help="a summary JSON file or a TARGET")
-    add_run_options(parser)
-    parser.add_argument(
-        "--format", choices=("text", "json", "markdown"), default="text", help="output format (text)"
-    )
-    parser.add_argument("--output", metavar="FILE", help="write to FILE instead of standard output")
+    add_output_options(parser, ("text", "json", "markdown"))
     parser.add_argument(
         "--exit-code",
         action="store_true",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 EXIT_OK = 0
@@ -154,20 +155,39 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_model_command(
+    subparsers: argparse._SubParsersAction, name: str, operands: Sequence[tuple[str, str, str]], **texts: str
+) -> argparse.ArgumentParser:
+    """A sub-command that summarises TARGETs, so `summary` and `diff` spell their shared options alike.
+
+    `operands` are the positionals as (dest, metavar, help), `texts` the sub-command's help,
+    description and epilog; the run options follow. Finish with add_output_options().
+    """
+    parser = subparsers.add_parser(name, formatter_class=argparse.RawDescriptionHelpFormatter, **texts)
+    for dest, metavar, help_text in operands:
+        parser.add_argument(dest, metavar=metavar, help=help_text)
+    add_run_options(parser)
+    return parser
+
+
+def add_output_options(parser: argparse.ArgumentParser, formats: Sequence[str]) -> None:
+    """--format and --output, worded the same for every command that writes a report."""
+    parser.add_argument("--format", choices=formats, default="text", help="output format (text)")
+    parser.add_argument("--output", metavar="FILE", help="write to FILE instead of standard output")
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `summary` sub-command to the `summarytool` parser."""
-    parser = subparsers.add_parser(
+    parser = add_model_command(
+        subparsers,
         "summary",
+        [("target", "TARGET", "what to summarise, e.g. models.py:Net (see below)")],
         help="summarise a model: layers, shapes, params, mult-adds, FLOPs (text/json/csv/markdown/html)",
         description="Summarise the model TARGET names, as torchinfo.summary would, in the format you need.",
         epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("target", metavar="TARGET", help="what to summarise, e.g. models.py:Net (see below)")
-    add_run_options(parser)
     parser.add_argument("--col-width", type=int, default=25, metavar="N", help="text column width (25)")
-    parser.add_argument("--format", choices=FORMATS, default="text", help="output format (text)")
-    parser.add_argument("--output", metavar="FILE", help="write to FILE instead of standard output")
+    add_output_options(parser, FORMATS)
     parser.set_defaults(func=run)
 
 
