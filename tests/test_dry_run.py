@@ -62,6 +62,19 @@ def test_llama3_70b_shape_on_meta() -> None:
     assert len(stats.summary_list) == 1 + 1 + 1 + cfg.num_layers * 12 + 2
 
 
+def test_llama3_70b_training_step_estimate_on_meta() -> None:
+    with torch.device("meta"):
+        model = llama3_70b()
+    stats = summary(model, (1, 2048), dtypes=[torch.long], train_step="adamw", depth=1, verbose=0)
+    memory, weights = stats.memory, 70_553_706_496 * 4
+    assert memory.parameters == weights and memory.gradients == weights  # at the peak every gradient exists
+    # AdamW: two moments per parameter, plus a scalar step counter per parameter tensor.
+    assert memory.optimizer_state == 2 * weights + 4 * len(list(model.parameters()))
+    assert memory.peak_bytes == 2 * weights + memory.optimizer_state + memory.activations
+    assert "foreach" in memory.notes[-1]  # planned for an accelerator: torch's GPU implementation
+    assert all(p.grad is None and p.is_meta for p in model.parameters())
+
+
 def test_small_llama_dry_run_equals_real_run() -> None:
     cfg = LlamaConfig(
         vocab_size=100, hidden_size=32, intermediate_size=64, num_layers=2, num_heads=4, num_kv_heads=2
