@@ -116,8 +116,10 @@ def summary(
     )
     # (Not during a training-step estimate: reference cycles freed by the collector count there.)
     with paused_gc() if optimizer is None else contextlib.nullcontext(), preserved_rng():
-        if dry_run and needs_copy(model):
-            model = meta_copy(model)  # the caller's model is never touched
+        if dry_run and (optimizer is not None or needs_copy(model)):
+            # The caller's model is never touched: a training step would leave gradients even on a
+            # model that is already on meta.
+            model = meta_copy(model)
         # Measured memory: around the summary's own forward pass, or (with train_step, whose summary
         # pass is a dry run) on a copy of the caller's model on the device; checked before either runs.
         probe: Probe | None = None
