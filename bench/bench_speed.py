@@ -35,20 +35,16 @@ def chain(rows: int) -> nn.Module:
 
 
 def best_of(fn: Callable[[], object], repeat: int) -> float:
-    """Median wall time (minimum under 3 runs). As timeit does, the garbage of earlier runs is
-    collected between runs and the collector is off while a run is timed, for every contender:
-    a collection that happens to start inside one run costs that run the whole process's objects."""
+    """Median wall time (minimum under 3 runs). The garbage of earlier runs is collected before each
+    run, untimed: in a loop it would otherwise be charged to whichever later run a collection starts
+    in. The collector stays on while a run is timed, as in a user's session."""
     times = []
     for _ in range(repeat):
         gc.collect()
-        gc.disable()
-        try:
-            start = time.perf_counter()
-            with contextlib.redirect_stdout(io.StringIO()):
-                fn()
-            times.append(time.perf_counter() - start)
-        finally:
-            gc.enable()
+        start = time.perf_counter()
+        with contextlib.redirect_stdout(io.StringIO()):
+            fn()
+        times.append(time.perf_counter() - start)
     return min(times) if repeat < 3 else statistics.median(times)
 
 

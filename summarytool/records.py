@@ -22,18 +22,11 @@ def class_name_of(module: nn.Module) -> str:
 _MISSING = object()
 
 
-_CLASS_HAS: dict[tuple[type, str], bool] = {}
-
-
 def _attr(module: nn.Module, name: str) -> Any:
     """An instance attribute without nn.Module's slow __getattr__ fallback (None when absent)."""
     value = module.__dict__.get(name, _MISSING)
     if value is _MISSING:
-        cls = type(module)
-        has = _CLASS_HAS.get((cls, name))
-        if has is None:
-            has = _CLASS_HAS[(cls, name)] = hasattr(cls, name)
-        return getattr(module, name, None) if has else None
+        return getattr(module, name, None) if hasattr(type(module), name) else None
     return value
 
 
@@ -56,18 +49,10 @@ def groups_of(module: nn.Module) -> int | None:
 class LayerInfo:
     """A module call (or, without input, a module) as one table row; torchinfo's attribute names."""
 
-    # Starting values shared by every row until a row sets its own (a summary makes one row per
-    # module call, so each attribute not written in __init__ is time saved on every call).
-    depth_index: int | None = None
-    executed = False
-    is_recursive = False
-    contains_lazy_param = False
+    # summarytool's own attributes start as these class values (each attribute not written in
+    # __init__ is time saved on every module call); torchinfo's are set on every row, as there,
+    # so vars(row) has the same keys on every row.
     qualified_name = ""  # where it sits in the model: "encoder.layers.0.linear1" ("" for the root)
-    num_params = 0
-    trainable_params = 0
-    param_bytes = 0
-    output_bytes = 0
-    macs = 0
     # Forward FLOPs of this call, children included (None: not counted in this summary),
     # and how many heavy ops without a FLOP formula ran inside it.
     flops: int | None = None
@@ -105,6 +90,15 @@ class LayerInfo:
         self.output_size: list[int] = []
         self.kernel_size = kernel_size_of(module)
         self.groups = groups_of(module)
+        self.depth_index: int | None = None
+        self.executed = False
+        self.is_recursive = False
+        self.contains_lazy_param = False
+        self.num_params = 0
+        self.trainable_params = 0
+        self.param_bytes = 0
+        self.output_bytes = 0
+        self.macs = 0
 
     def __repr__(self) -> str:
         return f"{self.class_name}: {self.depth}"

@@ -222,3 +222,19 @@ def test_all_output_shapes_row_setting() -> None:
     assert "[5, 2, 4], [2, 2, 4], [2, 2, 4]" in str(stats)
     plain = str(summary(Recurrent(), (5, 2, 3), verbose=0))
     assert "[2, 2, 4]" not in plain
+
+
+def test_jagged_nested_tensor_input() -> None:
+    class Pool(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.proj = nn.Linear(4, 4)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.proj(x)
+
+    x = torch.nested.nested_tensor([torch.randn(2, 4), torch.randn(3, 4)], layout=torch.jagged)
+    stats = summary(Pool(), input_data=[x], verbose=0)
+    proj = stats.summary_list[1]
+    assert proj.output_size[0] == 2 and proj.output_size[-1] == 4  # the middle size is jagged
+    assert proj.macs == 0  # no mult-adds for a size the data decides, as for symbolic sizes

@@ -117,3 +117,14 @@ def test_same_table_and_totals_as_torchinfo_1_8_0(case: str) -> None:
         ):
             assert getattr(a, attr) == getattr(b, attr), (repr(a), attr)
         assert a.leftover_params() == b.leftover_params()
+
+
+def test_every_row_carries_torchinfos_attributes_as_instance_attributes() -> None:
+    # Code that turns rows into records (vars(row), row.__dict__) sees the same keys on every row.
+    theirs = torchinfo.summary(nested(), (2, 3), verbose=0)
+    ours = summary(nested(), (2, 3), verbose=0)
+    computed_here = {"children", "inner_layers"}  # properties on our rows, computed on access
+    expected = set(vars(theirs.summary_list[0])) - computed_here
+    for row in ours.summary_list:
+        assert expected <= set(vars(row)), expected - set(vars(row))
+        assert {"children", "inner_layers"} <= set(dir(row))

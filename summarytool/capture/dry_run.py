@@ -91,9 +91,5 @@ def symbolic_fake_mode() -> Any:
 
 
 def is_concrete(shape: list[Any]) -> bool:
-    """True when every size is a plain int (not a symbol from a data-dependent op).
-
-    (The sum of plain ints is a plain int; one symbol makes it a symbol. One C-level pass:
-    this runs for every module call.)
-    """
-    return type(sum(shape)) is int
+    """True when every size is a plain int (not a symbol from a data-dependent op or a jagged size)."""
+    return all(type(v) is int for v in shape)

@@ -154,7 +154,9 @@ class CallRecorder:
             row.param_bytes, row.contains_lazy_param = stats.nbytes, stats.has_lazy
             row.class_name = class_name_of(module)
             row.is_leaf_layer = not any(m is not None for m in module._modules.values())
-        if concrete and (row.num_params or refresh):  # torchinfo's mult-adds come from parameters only
+        # torchinfo's mult-adds come from parameters only; they are read after the call, which may
+        # have made some (the count on the row was taken before it).
+        if concrete and (row.num_params or refresh or module._parameters):
             row.macs = self.facts.macs(module, row.class_name, size, refresh=refresh)
 
     def failing_call(self) -> tuple[LayerInfo, Any] | None:
