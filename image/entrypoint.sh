@@ -22,8 +22,17 @@ if [[ $(id -u) == 0 ]]; then
     env HOME="$HOME_DIR" USER="$USER_NAME" LOGNAME="$USER_NAME" SHELL=/bin/bash)
 fi
 
+# Root here has no DAC_OVERRIDE or FOWNER (README, "Capabilities"): it cannot enter dev's private directories
+# (~/.ssh) or change the mode of dev's files. What happens inside dev's home is done as dev, or as the home's
+# owner (setpriv, keeping only CAP_CHOWN) when dev's ids change.
+as_owner_of() {
+  local owner
+  owner=$(stat -c %u:%g "$1")
+  setpriv --reuid="${owner%:*}" --regid="${owner#*:}" --clear-groups --inh-caps=+chown --ambient-caps=+chown "${@:2}"
+}
+
 remap_ids() {
-  local uid=${NB_UID:-} gid=${NB_GID:-} changed=0
+  local uid=${NB_UID:-} gid=${NB_GID:-} changed=0 home_owner
   [[ -z $uid || $uid =~ ^[1-9][0-9]*$ ]] || die "NB_UID=$uid: expected a non-zero number (dev is never root)"
   [[ -z $gid || $gid =~ ^[0-9]+$ ]] || die "NB_GID=$gid: expected a number"
   if [[ -n $gid && $gid != "$(id -g "$USER_NAME")" ]]; then
@@ -31,11 +40,18 @@ remap_ids() {
     changed=1
   fi
   if [[ -n $uid && $uid != "$(id -u "$USER_NAME")" ]]; then
-    usermod --non-unique --uid "$uid" "$USER_NAME"
+    # usermod re-owns a home owned by dev's old or new uid by walking it as root, which fails in dev's 0700
+    # directories (a home volume from an earlier start has ~/.ssh). So the home is root's for that moment,
+    # usermod leaves it alone, and it is handed over below by its owner.
+    home_owner=$(stat -c %u:%g "$HOME_DIR")
+    chown 0 "$HOME_DIR"
+    usermod --non-unique --uid "$uid" "$USER_NAME" || { chown "$home_owner" "$HOME_DIR"; die "usermod failed"; }
+    chown "$home_owner" "$HOME_DIR"
     changed=1
   fi
   if ((changed)); then
-    chown -R "$USER_NAME:$USER_NAME" "$HOME_DIR"
+    as_owner_of "$HOME_DIR" chown -R "$USER_NAME:$USER_NAME" "$HOME_DIR" ||
+      log "warning: some files in $HOME_DIR could not be handed over to $USER_NAME (above)"
     log "user $USER_NAME is now uid $(id -u "$USER_NAME") gid $(id -g "$USER_NAME")"
   fi
   # A fresh volume or the image's own directory: hand it over. A bind mount that dev can already write
@@ -63,20 +79,26 @@ host_keys() {
   done
 }
 
+# A secret file may be one that only dev can read (a bind mount owned by NB_UID, mode 0600): root has no
+# DAC_OVERRIDE, so such a file is read as dev.
+readable() { [[ -r $1 ]] || "${AS_DEV[@]}" test -r "$1"; }
+read_file() { if [[ -r $1 ]]; then cat -- "$1"; else "${AS_DEV[@]}" cat -- "$1"; fi; }
+
+# Written as dev, into dev's own home: root may not enter ~/.ssh (mode 0700, dev's).
 authorized_keys() {
   local keys=${SSH_AUTHORIZED_KEYS:-} file="$HOME_DIR/.ssh/authorized_keys"
   if [[ -n ${SSH_AUTHORIZED_KEYS_FILE:-} ]]; then
-    [[ -r $SSH_AUTHORIZED_KEYS_FILE ]] || die "SSH_AUTHORIZED_KEYS_FILE=$SSH_AUTHORIZED_KEYS_FILE is not readable"
-    keys+=$'\n'$(<"$SSH_AUTHORIZED_KEYS_FILE")
+    readable "$SSH_AUTHORIZED_KEYS_FILE" || die "SSH_AUTHORIZED_KEYS_FILE=$SSH_AUTHORIZED_KEYS_FILE is not readable"
+    keys+=$'\n'$(read_file "$SSH_AUTHORIZED_KEYS_FILE")
   fi
-  install -d -m 0700 -o "$USER_NAME" -g "$USER_NAME" "$HOME_DIR/.ssh"
+  "${AS_DEV[@]}" install -d -m 0700 "$HOME_DIR/.ssh"
   if [[ -n ${keys//[[:space:]]/} ]]; then
-    grep -vE '^[[:space:]]*(#|$)' <<<"$keys" >"$file"
-    chown "$USER_NAME:$USER_NAME" "$file"
-    chmod 0600 "$file"
-    log "installed $(wc -l <"$file") authorized key(s) for $USER_NAME"
-  elif [[ -s $file ]]; then
-    log "keeping the $(wc -l <"$file") authorized key(s) already in $file"
+    keys=$(grep -vE '^[[:space:]]*(#|$)' <<<"$keys" || true)
+    # shellcheck disable=SC2016  # expanded by that bash (install cannot reopen root's pipe as /dev/stdin)
+    printf '%s\n' "$keys" | "${AS_DEV[@]}" bash -c 'umask 077 && cat >"$1" && chmod 0600 "$1"' - "$file"
+    log "installed $(grep -c . <<<"$keys") authorized key(s) for $USER_NAME"
+  elif "${AS_DEV[@]}" test -s "$file"; then
+    log "keeping the $("${AS_DEV[@]}" grep -c '' "$file") authorized key(s) already in $file"
   else
     log "warning: no SSH_AUTHORIZED_KEYS / SSH_AUTHORIZED_KEYS_FILE: nobody can log in over SSH"
   fi
@@ -117,12 +139,13 @@ exposure_checks() {
   fi
   [[ $bind =~ ^(127\.[0-9.]+|::1|localhost)$ ]] && return 0
   if [[ ${START_JUPYTER:-1} == 1 && -z ${JUPYTER_PASSWORD_HASH:-} ]]; then
-    [[ -n ${JUPYTER_TOKEN_FILE:-} && -r $JUPYTER_TOKEN_FILE ]] && token=$(tr -d '[:space:]' <"$JUPYTER_TOKEN_FILE")
+    [[ -n ${JUPYTER_TOKEN_FILE:-} ]] && readable "$JUPYTER_TOKEN_FILE" &&
+      token=$(read_file "$JUPYTER_TOKEN_FILE" | tr -d '[:space:]')
     ((${#token} >= 32)) || problems+=("JupyterLab needs JUPYTER_TOKEN (or JUPYTER_TOKEN_FILE) of at least 32 \
 characters, or JUPYTER_PASSWORD_HASH; this one has ${#token}. Make one: python3 -c 'import secrets; print(secrets.token_hex(32))'")
   fi
   # authorized_keys (above) has put SSH_AUTHORIZED_KEYS(_FILE) there; sshd runs only as root
-  if [[ ${START_SSHD:-1} == 1 && $(id -u) == 0 && ! -s $HOME_DIR/.ssh/authorized_keys ]]; then
+  if [[ ${START_SSHD:-1} == 1 && $(id -u) == 0 ]] && ! "${AS_DEV[@]}" test -s "$HOME_DIR/.ssh/authorized_keys"; then
     problems+=("sshd needs SSH_AUTHORIZED_KEYS or SSH_AUTHORIZED_KEYS_FILE (key login only)")
   fi
   if ((${#problems[@]})); then
@@ -138,8 +161,8 @@ jupyter_token() {
   local scheme=http
   [[ -n ${JUPYTER_CERTFILE:-} ]] && scheme=https
   if [[ -n ${JUPYTER_TOKEN_FILE:-} ]]; then
-    [[ -r $JUPYTER_TOKEN_FILE ]] || die "JUPYTER_TOKEN_FILE=$JUPYTER_TOKEN_FILE is not readable"
-    JUPYTER_TOKEN=$(tr -d '[:space:]' <"$JUPYTER_TOKEN_FILE")
+    readable "$JUPYTER_TOKEN_FILE" || die "JUPYTER_TOKEN_FILE=$JUPYTER_TOKEN_FILE is not readable"
+    JUPYTER_TOKEN=$(read_file "$JUPYTER_TOKEN_FILE" | tr -d '[:space:]')
     [[ -n $JUPYTER_TOKEN ]] || die "JUPYTER_TOKEN_FILE=$JUPYTER_TOKEN_FILE is empty"
     log "Jupyter token from JUPYTER_TOKEN_FILE"
   elif [[ -n ${JUPYTER_TOKEN:-} ]]; then
@@ -169,8 +192,10 @@ run_services() {
   fi
   if ((start_jupyter)); then
     jupyter_token
-    # cd: Jupyter's working directory must be one dev may read, whatever the container's workdir.
-    (cd "$WORKSPACE" && exec "${AS_DEV[@]}" jupyter lab) &
+    # cd: Jupyter's working directory must be one dev may read, whatever the container's workdir; as dev,
+    # since root may not enter a private (0700) workspace of dev's.
+    # shellcheck disable=SC2016  # expanded by that bash
+    "${AS_DEV[@]}" bash -c 'cd -- "$1" && exec jupyter lab' jupyter-lab "$WORKSPACE" &
     pids+=("$!")
     echo "$!" >"$STATE/jupyter"
   fi
@@ -183,6 +208,10 @@ run_services() {
   exit "$rc"
 }
 
+# The container's working directory (the image's is /workspace) may be dev's and private (0700), where root may not
+# go: the entrypoint works in /, and a command starts back there, as dev.
+readonly WORKDIR=$PWD
+cd /
 mkdir -p "$STATE"
 find "$STATE" -mindepth 1 -delete # what a previous run (before a restart) left
 if [[ $(id -u) == 0 ]]; then
@@ -195,7 +224,7 @@ if [[ $(id -u) == 0 ]]; then
 else
   log "running as uid $(id -u): NB_UID/NB_GID, SSH keys and the SSH environment are skipped"
 fi
-if [[ ! -e $WORKSPACE/notebooks && -w $WORKSPACE ]]; then
+if ! "${AS_DEV[@]}" test -e "$WORKSPACE/notebooks" && "${AS_DEV[@]}" test -w "$WORKSPACE"; then
   "${AS_DEV[@]}" cp -r /opt/summarytool/notebooks "$WORKSPACE/notebooks" || log "could not copy the notebooks"
 fi
 
@@ -205,6 +234,7 @@ fi
 selfcheck
 if (($#)); then
   echo command >"$STATE/mode"
-  exec "${AS_DEV[@]}" "$@"
+  # shellcheck disable=SC2016  # expanded by that bash
+  exec "${AS_DEV[@]}" bash -c 'cd -- "$1" && shift && exec "$@"' - "$WORKDIR" "$@"
 fi
 run_services
