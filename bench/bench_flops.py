@@ -18,22 +18,7 @@ import torch
 from torch import nn
 
 import summarytool
-from summarytool.zoo import llama3_70b, resnet50_like
-
-
-def encoder() -> nn.Module:
-    layer = nn.TransformerEncoderLayer(256, 4, 1024, batch_first=True)
-    return nn.Sequential(nn.TransformerEncoder(layer, 4, enable_nested_tensor=False), nn.Linear(256, 10))
-
-
-class Recurrent(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.rnn = nn.LSTM(64, 256, num_layers=2)
-        self.head = nn.Linear(256, 10)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.rnn(x)[0])
+from summarytool.zoo import ReferenceLSTM, llama3_70b, reference_encoder, resnet50_like
 
 
 def timed(fn: Callable[[], float | None]) -> tuple[float | None, float]:
@@ -80,8 +65,8 @@ def main() -> None:
     )
     print()
     cases = [
-        ("TransformerEncoder 4x256 + Linear, seq 128", encoder, (1, 128, 256), 873.07e6),
-        ("2-layer LSTM(64, 256) x 128 steps + Linear", Recurrent, (128, 1, 64), 218.76e6),
+        ("TransformerEncoder 4x256 + Linear, seq 128", reference_encoder, (1, 128, 256), 873.07e6),
+        ("2-layer LSTM(64, 256) x 128 steps + Linear", ReferenceLSTM, (128, 1, 64), 218.76e6),
     ]
     tools = [
         ("summarytool", ours),

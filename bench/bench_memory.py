@@ -22,18 +22,12 @@ import torch
 from torch import nn
 
 import summarytool
-from summarytool.zoo import resnet50_like
-
-
-def encoder() -> nn.Module:
-    layer = nn.TransformerEncoderLayer(256, 4, 1024, batch_first=True)
-    return nn.Sequential(nn.TransformerEncoder(layer, 4, enable_nested_tensor=False), nn.Linear(256, 10))
-
+from summarytool.zoo import reference_encoder, resnet50_like
 
 # name, builder, input shape on CPU, input shape on CUDA (larger: fixed library workspaces matter less)
 CASES: list[tuple[str, Callable[[], nn.Module], tuple[int, ...], tuple[int, ...]]] = [
     ("ResNet-50-like CNN", resnet50_like, (4, 3, 224, 224), (64, 3, 224, 224)),
-    ("Transformer encoder (#4)", encoder, (8, 128, 256), (128, 128, 256)),
+    ("Transformer encoder (#4)", reference_encoder, (8, 128, 256), (128, 128, 256)),
 ]
 
 

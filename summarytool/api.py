@@ -135,7 +135,7 @@ def summary(
         registry = ModuleRegistry(model, model.__class__.__name__)
         target = _resolve_device(registry.tensors(), device, input_size)
         if measure_memory and optimizer is None and input_size is not None:
-            probe_for(target)  # a device that cannot be measured is said before inputs are made there
+            probe = probe_for(target)  # the pass runs there; said before inputs are made there
         _warn_half(dtypes, input_size, target)
         if input_size is not None:
             shapes = normalize_input_size(input_size)
@@ -149,15 +149,15 @@ def summary(
                 require_real_inputs(user_x)  # before the estimate runs, not after
             if dry_run:  # generated inputs and their kwargs are made on meta already
                 x, kwargs = to_meta(x), to_meta(kwargs)
+            if measure_memory and optimizer is None:  # input_data is never moved: the pass runs where it is
+                first = next(iter(iter_tensors(x)), None)
+                probe = probe_for(target if first is None else first.device)
         else:
             x, shown_size = None, []
 
         formatting = FormattingOptions(depth, verbose, columns, col_width, rows_cfg)
         # The model goes where generated inputs are (and comes back afterwards); input_data is never moved.
         run_on = target if input_size is not None and device is not None else None
-        if measure_memory and optimizer is None:  # measured where the pass runs
-            first = next(iter(iter_tensors(x)), None)
-            probe = probe_for(run_on or (first.device if first is not None else target))
         count_flops = dry_run or bool(FLOP_COLUMNS & set(columns))
         args = (
             model,

@@ -4,6 +4,7 @@
 `F.scaled_dot_product_attention`, SwiGLU MLP) from a config; `llama3_70b()` gives the Llama-3-70B
 shape. Build big ones on the meta device: ``with torch.device("meta"): model = llama3_70b()``.
 `resnet50_like` is a ResNet-50-shaped CNN (bottleneck blocks 3-4-6-3) without torchvision.
+`reference_encoder` and `reference_lstm` are the FLOPs references of issue #4 (tests and benchmarks).
 """
 
 from __future__ import annotations
@@ -153,3 +154,21 @@ def resnet50_like(num_classes: int = 1000) -> nn.Module:
         layers.append(nn.Sequential(*stage))
     layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(cin, num_classes)]
     return nn.Sequential(*layers)
+
+
+def reference_encoder() -> nn.Module:
+    """4 encoder layers (d=256, 4 heads, FFN 1024) and a 10-way head: 873.07 MFLOPs at sequence 128."""
+    layer = nn.TransformerEncoderLayer(256, 4, 1024, batch_first=True)
+    return nn.Sequential(nn.TransformerEncoder(layer, 4, enable_nested_tensor=False), nn.Linear(256, 10))
+
+
+class ReferenceLSTM(nn.Module):
+    """A 2-layer LSTM(64, 256) and a 10-way head on every step: 218.76 MFLOPs over 128 steps."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rnn = nn.LSTM(64, 256, num_layers=2)
+        self.head = nn.Linear(256, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.rnn(x)[0])

@@ -138,9 +138,3 @@ def binary_tree(depth: int) -> nn.Module:
     if depth == 0:
         return nn.Identity()
     return nn.Sequential(binary_tree(depth - 1), binary_tree(depth - 1))
-
-
-def reference_encoder() -> nn.Module:
-    """Issue #4's reference transformer: 4 encoder layers (d=256, 4 heads, FFN 1024) and a 10-way head."""
-    layer = nn.TransformerEncoderLayer(256, 4, 1024, batch_first=True)
-    return nn.Sequential(nn.TransformerEncoder(layer, 4, enable_nested_tensor=False), nn.Linear(256, 10))

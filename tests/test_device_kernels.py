@@ -7,11 +7,11 @@ import threading
 import pytest
 import torch
 import torch.nn.functional as F
-from models import reference_encoder
 from torch import nn
 from torch.nn.functional import scaled_dot_product_attention as bound_sdpa
 
 from summarytool import summary
+from summarytool.zoo import reference_encoder
 
 B, H, L, D = 8, 4, 128, 64
 

@@ -5,15 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from models import reference_encoder
 from torch import nn
 
 from summarytool import summary
+from summarytool.zoo import ReferenceLSTM, reference_encoder
 
 FLOP_COLS = ["output_size", "num_params", "flops", "backward_flops"]
-
-
-encoder = reference_encoder
 
 
 # 4 layers x (in-proj 128*256*768 + out-proj 128*256*256 + FFN 2*128*256*1024) + head 128*256*10
@@ -23,7 +20,7 @@ ENCODER_FLOPS = 2 * (402_980_864 + 33_554_432)  # 873,070,592 = 873.07 MFLOPs
 
 @pytest.mark.parametrize("mode", ["eval", "train"])  # eval takes torch's fused fast path, train does not
 def test_transformer_reference(mode: str) -> None:
-    stats = summary(encoder(), (1, 128, 256), mode=mode, col_names=FLOP_COLS, verbose=0)
+    stats = summary(reference_encoder(), (1, 128, 256), mode=mode, col_names=FLOP_COLS, verbose=0)
     assert stats.total_flops == pytest.approx(ENCODER_FLOPS, rel=1e-3)
     assert stats.total_backward_flops == 2 * stats.total_flops
     assert not stats.flops_uncounted
@@ -31,28 +28,18 @@ def test_transformer_reference(mode: str) -> None:
 
 def test_transformer_reference_on_meta() -> None:
     with torch.device("meta"):
-        model = encoder()
+        model = reference_encoder()
     stats = summary(model, (1, 128, 256), col_names=FLOP_COLS, verbose=0)
     assert stats.total_flops == pytest.approx(ENCODER_FLOPS, rel=1e-3)
-
-
-class Recurrent(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.rnn = nn.LSTM(64, 256, num_layers=2)
-        self.head = nn.Linear(256, 10)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.rnn(x)[0])
 
 
 def test_lstm_reference() -> None:
     # gates: 128 steps x 4*256 x (64 + 256) and x (256 + 256); head 128 x 256 x 10 (MACs)
     expected = 2 * (128 * 1024 * 320 + 128 * 1024 * 512 + 128 * 2560)  # 218.76 MFLOPs
-    stats = summary(Recurrent(), (128, 1, 64), col_names=FLOP_COLS, verbose=0)
+    stats = summary(ReferenceLSTM(), (128, 1, 64), col_names=FLOP_COLS, verbose=0)
     assert stats.total_flops == pytest.approx(expected, rel=1e-3)
     with torch.device("meta"):
-        model = Recurrent()
+        model = ReferenceLSTM()
     assert summary(model, (128, 1, 64), col_names=FLOP_COLS, verbose=0).total_flops == pytest.approx(
         expected, rel=1e-3
     )
@@ -103,13 +90,13 @@ def test_rows_include_their_children_and_containers_that_never_ran_sum_theirs() 
 
 
 def test_footer_and_columns() -> None:
-    stats = summary(Recurrent(), (128, 1, 64), col_names=FLOP_COLS, verbose=0)
+    stats = summary(ReferenceLSTM(), (128, 1, 64), col_names=FLOP_COLS, verbose=0)
     text = str(stats)
     assert "Total FLOPs (M): 218.76" in text
     assert "Total backward FLOPs (M): 437.52" in text
     header = text.splitlines()[1]
     assert "FLOPs" in header and "Backward FLOPs" in header
-    plain = str(summary(Recurrent(), (128, 1, 64), verbose=0))
+    plain = str(summary(ReferenceLSTM(), (128, 1, 64), verbose=0))
     assert "FLOPs" not in plain  # the torchinfo table is unchanged unless FLOPs are asked for
 
 

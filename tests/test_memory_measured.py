@@ -12,12 +12,12 @@ import weakref
 
 import pytest
 import torch
-from models import DigitNet, Tagger, Tower, reference_encoder
+from models import DigitNet, Tagger, Tower
 from torch import nn
 
 from summarytool import ModelStatistics, summary
 from summarytool.capture.measured import CudaPeak, LiveTensorPeak, measure_train_step
-from summarytool.zoo import resnet50_like
+from summarytool.zoo import reference_encoder, resnet50_like
 
 HAS_CUDA = torch.cuda.is_available()
 
