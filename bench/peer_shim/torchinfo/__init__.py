@@ -6,9 +6,9 @@ Used only by bench/peer_suites.sh to run torchinfo's own test suite against summ
 import sys
 
 import summarytool
+from summarytool import *  # noqa: F403
 from summarytool import enums, formatting, layer_info, model_statistics
 from summarytool import torchinfo as _entry
-from summarytool import *  # noqa: F403
 
 for _name, _module in {
     "torchinfo.torchinfo": _entry,
