@@ -35,10 +35,14 @@ from summarytool.enums import (
     DEFAULT_ROW_SETTINGS,
     FLOP_COLUMNS,
     INPUT_NEEDED_COLUMNS,
+    Column,
     ColumnSettings,
+    CostColumns,
     Mode,
-    RowSettings,
+    OutputRowSettings,
     Verbosity,
+    parse_column,
+    parse_row_setting,
 )
 from summarytool.errors import SummaryError
 from summarytool.formatting import FormattingOptions
@@ -98,9 +102,7 @@ def summary(
         raise TypeError(f"summary() needs a torch.nn.Module, got {type(model).__name__}.")
     has_input = input_data is not None or input_size is not None
     columns = _parse_columns(col_names, has_input)
-    rows_cfg = (
-        DEFAULT_ROW_SETTINGS if row_settings is None else {_parse(RowSettings, r) for r in row_settings}
-    )
+    rows_cfg = DEFAULT_ROW_SETTINGS if row_settings is None else {parse_row_setting(r) for r in row_settings}
     model_mode = Mode.SAME if mode is None else _parse(Mode, mode)
     if verbose is None:
         verbose = 0 if getattr(sys, "ps1", None) else 1
@@ -229,12 +231,12 @@ def summary(
     return stats
 
 
-def _parse_train_step(train_step: Any, columns: tuple[ColumnSettings, ...], has_input: bool) -> str | None:
+def _parse_train_step(train_step: Any, columns: tuple[Column, ...], has_input: bool) -> str | None:
     """The optimizer of the training-step memory estimate, or None when none was asked for."""
     if train_step is True:
         name: str | None = "adam"
     elif train_step is False or train_step is None:
-        name = "adam" if ColumnSettings.ACTIVATION_MEMORY in columns else None
+        name = "adam" if CostColumns.ACTIVATION_MEMORY in columns else None
     elif isinstance(train_step, str) and train_step.lower() in OPTIMIZERS:
         name = train_step.lower()
     else:
@@ -252,18 +254,18 @@ def _parse(enum: type, value: Any) -> Any:
         raise ValueError(f"{value!r} is not a valid {enum.__name__}; choose from {allowed}.") from None
 
 
-def _parse_columns(col_names: Iterable[str] | None, has_input: bool) -> tuple[ColumnSettings, ...]:
+def _parse_columns(col_names: Iterable[str] | None, has_input: bool) -> tuple[Column, ...]:
     if col_names is None:
         return DEFAULT_COLUMN_NAMES if has_input else (ColumnSettings.NUM_PARAMS,)
     if isinstance(col_names, str):
         col_names = (col_names,)
-    return tuple(_parse(ColumnSettings, c) for c in col_names)
+    return tuple(parse_column(c) for c in col_names)
 
 
 def _validate(
     input_data: Any,
     input_size: Any,
-    columns: tuple[ColumnSettings, ...],
+    columns: tuple[Column, ...],
     col_width: int,
     verbose: Any,
     depth: Any,
@@ -353,7 +355,7 @@ def _collect_rows(
     if use_cache and name in _cached_forward_pass:
         return _Capture(_cached_forward_pass[name], None, None)
     facts = ModuleFacts(registry)
-    all_outputs = RowSettings.ALL_OUTPUT_SHAPES in formatting.row_settings
+    all_outputs = OutputRowSettings.ALL_OUTPUT_SHAPES in formatting.row_settings
     recorder = CallRecorder(registry, facts, batch_dim, count_flops, all_outputs)
     counter = FlopCounter(recorder.stack) if count_flops else None
     step = _TrainStep(*optimizer, recorder) if optimizer is not None else None

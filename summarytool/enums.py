@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import Enum, IntEnum, unique
+from typing import Any
 
 
 @unique
@@ -17,7 +18,17 @@ class ColumnSettings(str, Enum):
     PARAMS_PERCENT = "params_percent"
     MULT_ADDS = "mult_adds"
     TRAINABLE = "trainable"
-    # Beyond torchinfo: FLOPs counted at the ATen-op level (matmul, attention, functional ops too).
+
+
+@unique
+class CostColumns(str, Enum):
+    """summarytool's own columns: what a call costs beyond torchinfo's mult-adds.
+
+    Kept out of ColumnSettings so that ``list(ColumnSettings)`` (torchinfo's "all columns") is
+    exactly torchinfo's; ``col_names`` accepts these members or their strings alongside.
+    """
+
+    # FLOPs counted at the ATen-op level (matmul, attention, functional ops too).
     FLOPS = "flops"
     BACKWARD_FLOPS = "backward_flops"
     # Bytes a call keeps alive for the backward pass (from the training-step memory estimate).
@@ -32,8 +43,19 @@ class RowSettings(str, Enum):
     VAR_NAMES = "var_names"
     ASCII_ONLY = "ascii_only"
     HIDE_RECURSIVE_LAYERS = "hide_recursive_layers"
-    # Beyond torchinfo: the Output Shape cell lists every tensor of a tuple/list/dict output.
+
+
+@unique
+class OutputRowSettings(str, Enum):
+    """summarytool's own row settings (beyond torchinfo's, so ``list(RowSettings)`` stays torchinfo's)."""
+
+    # The Output Shape cell lists every tensor of a tuple/list/dict output.
     ALL_OUTPUT_SHAPES = "all_output_shapes"
+
+
+# A column or row setting is one of torchinfo's or one of summarytool's own.
+Column = ColumnSettings | CostColumns
+RowSetting = RowSettings | OutputRowSettings
 
 
 @unique
@@ -66,17 +88,37 @@ class Verbosity(IntEnum):
     VERBOSE = 2
 
 
+def _lookup(enums: tuple[type[Enum], ...], value: object) -> Any:
+    for enum in enums:
+        try:
+            return enum(value)
+        except ValueError:
+            continue
+    allowed = ", ".join(repr(e.value) for enum in enums for e in enum)
+    raise ValueError(f"{value!r} is not a valid {enums[0].__name__}; choose from {allowed}.")
+
+
+def parse_column(value: object) -> Column:
+    """A column by name or member: torchinfo's first, then summarytool's own (ValueError if neither)."""
+    return _lookup((ColumnSettings, CostColumns), value)
+
+
+def parse_row_setting(value: object) -> RowSetting:
+    """A row setting by name or member: torchinfo's first, then summarytool's own."""
+    return _lookup((RowSettings, OutputRowSettings), value)
+
+
 DEFAULT_COLUMN_NAMES: tuple[ColumnSettings, ...] = (ColumnSettings.OUTPUT_SIZE, ColumnSettings.NUM_PARAMS)
 DEFAULT_ROW_SETTINGS: frozenset[RowSettings] = frozenset({RowSettings.DEPTH})
 # Columns that only a forward pass can fill.
-INPUT_NEEDED_COLUMNS: frozenset[ColumnSettings] = frozenset(
+INPUT_NEEDED_COLUMNS: frozenset[Column] = frozenset(
     {
         ColumnSettings.INPUT_SIZE,
         ColumnSettings.OUTPUT_SIZE,
         ColumnSettings.MULT_ADDS,
-        ColumnSettings.FLOPS,
-        ColumnSettings.BACKWARD_FLOPS,
-        ColumnSettings.ACTIVATION_MEMORY,
+        CostColumns.FLOPS,
+        CostColumns.BACKWARD_FLOPS,
+        CostColumns.ACTIVATION_MEMORY,
     }
 )
-FLOP_COLUMNS: frozenset[ColumnSettings] = frozenset({ColumnSettings.FLOPS, ColumnSettings.BACKWARD_FLOPS})
+FLOP_COLUMNS: frozenset[Column] = frozenset({CostColumns.FLOPS, CostColumns.BACKWARD_FLOPS})

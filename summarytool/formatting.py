@@ -6,12 +6,12 @@ import math
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from summarytool.enums import ColumnSettings, RowSettings, Units, Verbosity
+from summarytool.enums import Column, ColumnSettings, CostColumns, RowSetting, RowSettings, Units, Verbosity
 
 if TYPE_CHECKING:
     from summarytool.records import LayerInfo
 
-HEADER_TITLES: dict[ColumnSettings, str] = {
+HEADER_TITLES: dict[Column, str] = {
     ColumnSettings.KERNEL_SIZE: "Kernel Shape",
     ColumnSettings.GROUPS: "Groups",
     ColumnSettings.INPUT_SIZE: "Input Shape",
@@ -20,9 +20,9 @@ HEADER_TITLES: dict[ColumnSettings, str] = {
     ColumnSettings.PARAMS_PERCENT: "Param %",
     ColumnSettings.MULT_ADDS: "Mult-Adds",
     ColumnSettings.TRAINABLE: "Trainable",
-    ColumnSettings.FLOPS: "FLOPs",
-    ColumnSettings.BACKWARD_FLOPS: "Backward FLOPs",
-    ColumnSettings.ACTIVATION_MEMORY: "Activation Memory",
+    CostColumns.FLOPS: "FLOPs",
+    CostColumns.BACKWARD_FLOPS: "Backward FLOPs",
+    CostColumns.ACTIVATION_MEMORY: "Activation Memory",
 }
 
 LAYER_NAME_WIDTH = 40
@@ -36,9 +36,9 @@ class FormattingOptions:
         self,
         max_depth: int,
         verbose: int,
-        col_names: Iterable[ColumnSettings],
+        col_names: Iterable[Column],
         col_width: int,
-        row_settings: Iterable[RowSettings],
+        row_settings: Iterable[RowSetting],
     ) -> None:
         self.max_depth = max_depth
         self.verbose = verbose

@@ -11,7 +11,17 @@ from models import Tower, TwoHeads
 from torch import nn
 
 import summarytool
-from summarytool import ColumnSettings, Mode, ModelStatistics, RowSettings, Units, Verbosity, summary
+from summarytool import (
+    ColumnSettings,
+    CostColumns,
+    Mode,
+    ModelStatistics,
+    OutputRowSettings,
+    RowSettings,
+    Units,
+    Verbosity,
+    summary,
+)
 
 
 def test_exports_and_module_paths() -> None:
@@ -48,20 +58,39 @@ def test_enum_values() -> None:
         "params_percent",
         "mult_adds",
         "trainable",
+    ]
+    # summarytool's own columns and row settings live apart, so list(ColumnSettings) is torchinfo's.
+    assert [c.value for c in CostColumns] == [
         "flops",  # beyond torchinfo
         "backward_flops",
         "activation_memory",
     ]
-    assert {r.value for r in RowSettings} == {
-        "depth",
-        "var_names",
-        "ascii_only",
-        "hide_recursive_layers",
-        "all_output_shapes",  # beyond torchinfo
-    }
+    assert [r.value for r in RowSettings] == ["depth", "var_names", "ascii_only", "hide_recursive_layers"]
+    assert [r.value for r in OutputRowSettings] == ["all_output_shapes"]  # beyond torchinfo
     assert {m.value for m in Mode} == {"train", "eval", "same"}
     assert [u.value for u in Units] == ["auto", "k", "M", "G", "T", ""]
     assert [int(v) for v in Verbosity] == [0, 1, 2]
+
+
+def test_all_torchinfo_columns_are_torchinfos_table() -> None:
+    """torchinfo's "all columns" idiom shows torchinfo's columns and footer, nothing of ours."""
+    stats = summary(nn.Linear(4, 3), input_size=(2, 4), col_names=list(ColumnSettings), verbose=0)
+    text = str(stats)
+    assert "Trainable" in text and "Mult-Adds" in text
+    assert "FLOPs" not in text and "Activation Memory" not in text and "Training step" not in text
+
+
+@pytest.mark.parametrize("flops", ["flops", CostColumns.FLOPS])
+def test_own_columns_by_string_or_member(flops: object) -> None:
+    stats = summary(
+        nn.Linear(4, 3),
+        input_size=(2, 4),
+        col_names=["output_size", flops],
+        row_settings=[OutputRowSettings.ALL_OUTPUT_SHAPES, "depth"],
+        verbose=0,
+    )
+    assert "FLOPs" in str(stats)
+    assert stats.total_flops == 2 * (2 * 4 * 3)  # addmm: 2 FLOPs per multiply-add
 
 
 @pytest.mark.parametrize(

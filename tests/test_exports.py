@@ -15,12 +15,8 @@ from torch import nn
 
 import summarytool
 from summarytool import ModelStatistics, summary
-from summarytool.enums import ColumnSettings
 from summarytool.render.html import black_holes
 from summarytool.render.schema import SCHEMA, SchemaError
-
-HAS_FLOPS = "flops" in {c.value for c in ColumnSettings}
-HAS_MEMORY = "activation_memory" in {c.value for c in ColumnSettings}
 
 
 class Stem(nn.Module):
@@ -129,8 +125,6 @@ def test_to_dict_is_the_documented_versioned_schema() -> None:
 
 
 def test_rows_and_totals_carry_flops_only_when_counted() -> None:
-    if not HAS_FLOPS:
-        pytest.skip("this engine has no FLOPs columns yet")
     plain = catalogue_stats().to_dict()
     assert all("flops" not in r for r in plain["rows"])
     assert "total_flops" not in plain["totals"]
@@ -146,8 +140,6 @@ def test_rows_and_totals_carry_flops_only_when_counted() -> None:
 
 
 def test_training_step_memory_is_exported_and_loads_back() -> None:
-    if not HAS_MEMORY:
-        pytest.skip("this engine has no training-step memory estimate yet")
     plain = catalogue_stats().to_dict()
     assert "memory" not in plain and all("activation_bytes" not in r for r in plain["rows"])
     stats = catalogue_stats(col_names=("output_size", "num_params", "activation_memory"), train_step="sgd")
@@ -189,8 +181,6 @@ ROUND_TRIPS = {
 @pytest.mark.parametrize("name", ROUND_TRIPS)
 def test_from_dict_prints_and_exports_exactly_as_the_original(name: str, tmp_path) -> None:
     kwargs = ROUND_TRIPS[name]
-    if name == "flops" and not HAS_FLOPS:
-        pytest.skip("this engine has no FLOPs columns yet")
     stats = catalogue_stats(**kwargs)
     data = stats.to_dict()
     loaded = ModelStatistics.from_dict(data)
@@ -377,8 +367,6 @@ def test_black_hole_is_the_deepest_row_holding_most_params() -> None:
 
 
 def test_html_shows_flops_bars_when_counted() -> None:
-    if not HAS_FLOPS:
-        pytest.skip("this engine has no FLOPs columns yet")
     page = catalogue_stats(col_names=("output_size", "num_params", "flops")).to_html(element_id="f")
     assert "Share of FLOPs" in page and "st-flops" in page
     assert "Share of FLOPs" not in catalogue_stats().to_html(element_id="g")

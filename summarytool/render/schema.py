@@ -19,7 +19,7 @@ from enum import Enum
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
-from summarytool.enums import ColumnSettings, RowSettings, Units
+from summarytool.enums import Units, parse_column, parse_row_setting
 
 if TYPE_CHECKING:
     from summarytool.model_statistics import ModelStatistics
@@ -330,8 +330,10 @@ def summary_from_dict(data: Mapping[str, Any], source: str = "the summary") -> M
         parent = d.get("parent")
         row.parent_info = by_index.get(parent) if isinstance(parent, int) else None
 
-    cols = [_enum_or_none(ColumnSettings, c, "column", source) for c in settings.get("col_names", [])]
-    row_cfg = [_enum_or_none(RowSettings, r, "row setting", source) for r in settings.get("row_settings", [])]
+    cols = [_enum_or_none(parse_column, c, "column", source) for c in settings.get("col_names", [])]
+    row_cfg = [
+        _enum_or_none(parse_row_setting, r, "row setting", source) for r in settings.get("row_settings", [])
+    ]
     fmt = FormattingOptions(
         int(settings.get("max_depth", 3)),
         int(settings.get("verbose", 1)),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from summarytool.enums import FLOP_COLUMNS, ColumnSettings, RowSettings
+from summarytool.enums import FLOP_COLUMNS, ColumnSettings, CostColumns, OutputRowSettings
 from summarytool.render.totals import memory_blocks
 
 if TYPE_CHECKING:
@@ -36,9 +36,9 @@ def row_cells(
         ColumnSettings.PARAMS_PERCENT: info.params_percent(total_params, reached_max_depth),
         ColumnSettings.MULT_ADDS: info.macs_to_str(reached_max_depth),
         ColumnSettings.TRAINABLE: _cell(info.trainable),
-        ColumnSettings.FLOPS: info.flops_to_str(),
-        ColumnSettings.BACKWARD_FLOPS: info.flops_to_str(backward=True),
-        ColumnSettings.ACTIVATION_MEMORY: f"{info.activation_bytes:,}" if info.activation_bytes else "--",
+        CostColumns.FLOPS: info.flops_to_str(),
+        CostColumns.BACKWARD_FLOPS: info.flops_to_str(backward=True),
+        CostColumns.ACTIVATION_MEMORY: f"{info.activation_bytes:,}" if info.activation_bytes else "--",
     }
 
 
@@ -56,7 +56,7 @@ def layers_to_str(summary_list: list[LayerInfo], fmt: FormattingOptions, total_p
     for info in visible_rows(summary_list, fmt):
         reached = info.depth == fmt.max_depth
         name = fmt.get_start_str(info.depth) + info.get_layer_name(fmt.show_var_name, fmt.show_depth)
-        all_outputs = RowSettings.ALL_OUTPUT_SHAPES in fmt.row_settings
+        all_outputs = OutputRowSettings.ALL_OUTPUT_SHAPES in fmt.row_settings
         parts.append(fmt.format_row(name, row_cells(info, reached, total_params, all_outputs)))
         if fmt.is_verbose:
             prefix = fmt.get_start_str(info.depth + 1)
