@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="summarytool",
         description="Inspect what a PyTorch model costs, and check the GPU stack it runs on.",
     )
+    parser.add_argument("--debug", action="store_true", help="show the traceback behind an error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
@@ -29,12 +30,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; its exit code. Errors are a message, their traceback only with --debug."""
+    from summarytool.commands.summary_cmd import DEBUG, report_error
+
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:
         parser.print_help(sys.stderr)
         return 2
-    return int(args.func(args) or 0)
+    debug = bool(getattr(args, "debug", False))
+    token = DEBUG.set(debug)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print(f"summarytool {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a command's own handlers missed it: still one message, exit 1
+        return report_error(args.command, exc)
+    finally:
+        DEBUG.reset(token)
 
 
 if __name__ == "__main__":

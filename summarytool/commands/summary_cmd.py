@@ -8,8 +8,11 @@ always with a one-line fix.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import contextvars
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,6 +21,12 @@ EXIT_MODEL_FAILED = 1
 EXIT_USAGE = 2
 
 FORMATS = ("text", "json", "csv", "markdown", "html")
+
+# Widest text column: a column is padded to this width on every row, so 10**9 would fill the memory.
+MAX_COL_WIDTH = 1000
+
+# `--debug`, set by summarytool.cli.main for one command: errors then show their traceback.
+DEBUG: contextvars.ContextVar[bool] = contextvars.ContextVar("summarytool_debug", default=False)
 
 EXAMPLES = """examples:
   summarytool summary models.py:Net --input-size 1,3,224,224
@@ -46,8 +55,21 @@ class UsageError(Exception):
         self.fix = fix
 
 
+# torch indexes elements with int64: no size, and no shape's element count, may reach 2**63.
+MAX_NUMEL = 2**63 - 1
+SHAPE_FIX = "write the shape (batch included) as comma-separated sizes, e.g. --input-size 1,3,224,224"
+
+
+def _shown(text: str, limit: int = 60) -> str:
+    """repr(text), cut short: a message quotes what it got without repeating a megabyte of it."""
+    return repr(text) if len(text) <= limit else f"{text[:limit]!r}... ({len(text)} characters)"
+
+
 def parse_shape(text: str) -> tuple[int, ...]:
-    """'1,3,224,224', '1x3x224x224' or '(1, 3, 224, 224)' as a tuple of sizes; '' or '()' is a 0-d input."""
+    """'1,3,224,224', '1x3x224x224' or '(1, 3, 224, 224)' as a tuple of sizes; '' or '()' is a 0-d input.
+
+    Any string is either a shape torch can index or a UsageError (digits are ASCII only), in linear time.
+    """
     inner = text.strip().strip("()[]").strip()
     if not inner:
         return ()
@@ -55,13 +77,22 @@ def parse_shape(text: str) -> tuple[int, ...]:
     sep = "," if "," in inner else ("x" if "x" in inner else None)
     parts = [p.strip() for p in inner.split(sep)]
     sizes = []
+    numel = 1
     for p in parts:
-        if not p.isdigit() or int(p) <= 0:
+        # ASCII only: str.isdigit() also accepts '²' (which int() rejects) and '٤' (which it reads as 4).
+        if not (p.isascii() and p.isdigit()) or not p.strip("0"):
             raise UsageError(
-                f"--input-size {text!r}: {p!r} is not a positive whole number",
-                "write the shape (batch included) as comma-separated sizes, e.g. --input-size 1,3,224,224",
+                f"--input-size {_shown(text)}: {_shown(p)} is not a positive whole number", SHAPE_FIX
             )
-        sizes.append(int(p))
+        # Bounded before int(), which takes quadratic time (and refuses) on thousands of digits.
+        size = int(p) if len(p.lstrip("0")) <= 19 else MAX_NUMEL + 1
+        numel *= size
+        if numel > MAX_NUMEL:
+            raise UsageError(
+                f"--input-size {_shown(text)} is too large: torch indexes at most 2**63-1 elements",
+                "give a shape torch can hold, e.g. --input-size 1,3,224,224 (--device meta runs huge shapes for free)",
+            )
+        sizes.append(size)
     return tuple(sizes)
 
 
@@ -167,7 +198,16 @@ def add_model_command(
     for dest, metavar, help_text in operands:
         parser.add_argument(dest, metavar=metavar, help=help_text)
     add_run_options(parser)
+    add_debug_option(parser)
     return parser
+
+
+def add_debug_option(parser: argparse.ArgumentParser) -> None:
+    """--debug: show the traceback behind an error (the top-level `summarytool --debug` does the same)."""
+    # SUPPRESS: when not given here, `summarytool --debug COMMAND` is not overridden by this default.
+    parser.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help="show the traceback behind an error"
+    )
 
 
 def add_output_options(parser: argparse.ArgumentParser, formats: Sequence[str]) -> None:
@@ -205,6 +245,8 @@ def summary_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     }
     if args.depth < 0:
         raise UsageError(f"--depth {args.depth} is negative", "use --depth 0 for the root only, 3 by default")
+    if args.batch_dim is not None:
+        check_batch_dim(args.batch_dim, sizes)
     if args.dtypes:
         dtypes = parse_dtypes(args.dtypes)
         if not sizes:
@@ -244,8 +286,121 @@ def summary_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     if getattr(args, "col_width", None) is not None:
         if args.col_width <= 0:
             raise UsageError(f"--col-width {args.col_width} is not positive", "use --col-width 25")
+        if args.col_width > MAX_COL_WIDTH:
+            raise UsageError(
+                f"--col-width {args.col_width} is too wide (every row is padded to it)",
+                f"use --col-width 25 (the default), at most {MAX_COL_WIDTH}",
+            )
         kwargs["col_width"] = args.col_width
     return kwargs
+
+
+def check_batch_dim(batch_dim: int, sizes: Sequence[tuple[int, ...]]) -> None:
+    """--batch-dim N inserts a dimension of size 1 at N in every input: N must fit the shortest shape."""
+    if not sizes:
+        raise UsageError(
+            "--batch-dim needs --input-size",
+            "give the shapes without the batch, e.g. --input-size 3,224,224 --batch-dim 0",
+        )
+    dims = min(len(s) for s in sizes)
+    if not -(dims + 1) <= batch_dim <= dims:
+        raise UsageError(
+            f"--batch-dim {batch_dim} is out of range for an input of {dims} dimension(s): "
+            f"the batch goes at 0 to {dims} (or -{dims + 1} to -1)",
+            "use --batch-dim 0 to put the batch first",
+        )
+
+
+def available_bytes(device: Any) -> int | None:
+    """Memory free for new tensors on `device` (cpu: the machine's and its cgroup's; cuda: the GPU's), or None."""
+    import torch
+
+    if device.type == "cuda":
+        try:
+            return int(torch.cuda.mem_get_info(device)[0])
+        except Exception:  # no driver answer: let the allocator decide
+            return None
+    if device.type != "cpu":
+        return None
+    free: list[int] = []
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    free.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    for limit_file, usage_file in (
+        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+        ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"),
+    ):
+        try:
+            with open(limit_file, encoding="ascii") as f:
+                limit = f.read().strip()
+            with open(usage_file, encoding="ascii") as f:
+                usage = int(f.read().strip())
+        except (OSError, ValueError):
+            continue
+        if limit.isdigit() and int(limit) < 2**60:  # "max" or v1's huge number: no limit
+            free.append(max(int(limit) - usage, 0))
+        break
+    return min(free) if free else None
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1000:
+            return f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} PB"
+
+
+def input_device(model: Any, args: argparse.Namespace) -> Any:
+    """The device the generated inputs are made on (meta for a dry run), as summary() chooses it."""
+    import torch
+
+    if args.train_step and not getattr(args, "measure_memory", False):
+        return torch.device("meta")  # the estimate runs on meta copies
+    if args.device:
+        return torch.device(args.device)
+    for tensor in model.parameters():
+        return tensor.device
+    for tensor in model.buffers():
+        return tensor.device
+    return torch.device("cpu")
+
+
+def check_input_memory(kwargs: dict[str, Any], device: Any, shown: str) -> None:
+    """Refuse, before anything is allocated, inputs larger than the memory free on `device`."""
+    import torch
+
+    sizes = kwargs.get("input_size") or []
+    if not sizes or device.type == "meta":
+        return
+    dtypes = kwargs.get("dtypes") or [torch.float32] * len(sizes)
+    need = 0
+    for shape, dtype in zip(sizes, dtypes, strict=False):
+        numel = 1
+        for n in shape:
+            numel *= n
+        # Made as float32 by torch.rand, then cast: both exist for a moment.
+        itemsize = 4 + (0 if dtype == torch.float32 else dtype.itemsize)
+        need += numel * itemsize
+    free = available_bytes(device)
+    if free is not None and need > free:
+        raise UsageError(
+            f"{shown}: the inputs need {_human(need)} on {device}, but only {_human(free)} of memory is free",
+            "use a smaller --input-size, or --device meta for a dry run that allocates nothing",
+        )
+
+
+def _is_allocation_failure(exc: BaseException) -> bool:
+    import torch
+
+    if isinstance(exc, (MemoryError, torch.OutOfMemoryError)):
+        return True
+    text = str(exc)
+    return isinstance(exc, RuntimeError) and ("can't allocate memory" in text or "out of memory" in text)
 
 
 def run_settings(target: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -262,19 +417,38 @@ def run_settings(target: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def summarize_target(target: str, args: argparse.Namespace) -> Any:
-    """Load TARGET and summarise it; raises UsageError/TargetError (exit 2) or SummaryError (exit 1)."""
+    """Load TARGET and summarise it; raises UsageError/TargetError (exit 2) or SummaryError (exit 1).
+
+    What the target prints while it is imported, built or run goes to stderr: stdout is the report.
+    """
     from summarytool.api import summary
+    from summarytool.errors import SummaryError
     from summarytool.targets import load_target
 
     kwargs = summary_kwargs(args)
-    model = load_target(target)
-    try:
-        stats = summary(model, **kwargs)
-    except (
-        ValueError,
-        TypeError,
-    ) as exc:  # summary() rejecting an argument (model failures are SummaryError)
-        raise UsageError(str(exc), "fix the option it names; see `summarytool summary --help`") from exc
+    with contextlib.redirect_stdout(sys.stderr):
+        model = load_target(target)
+        device = input_device(model, args)
+        check_input_memory(kwargs, device, " ".join(f"--input-size {s}" for s in args.input_size))
+        try:
+            stats = summary(model, **kwargs)
+        except SummaryError:
+            raise
+        except (ValueError, TypeError) as exc:  # summary() rejecting an argument
+            raise UsageError(str(exc), "fix the option it names; see `summarytool summary --help`") from exc
+        except Exception as exc:
+            if not _is_allocation_failure(exc):
+                raise
+            raise UsageError(
+                f"out of memory on {device} before the forward pass: {str(exc).splitlines()[0][:300]}",
+                "use a smaller --input-size, or --device meta for a dry run that allocates nothing",
+            ) from exc
+        except SystemExit as exc:  # the model's forward (or a hook) must not end the command
+            raise SummaryError(
+                f"the forward pass of {type(model).__name__} called sys.exit({exc.code!r}); "
+                "a forward pass must return its output",
+                module_class=type(model).__name__,
+            ) from exc
     stats.run_settings = run_settings(target, args)
     return stats
 
@@ -293,7 +467,11 @@ def render(stats: Any, fmt: str) -> str:
 
 
 def emit(text: str, output: str | None = None) -> None:
-    """Write to FILE, or to stdout tolerating a reader that stopped early (`| head`)."""
+    """Write to FILE, or to stdout tolerating a reader that stopped early (`| head`).
+
+    OSError when FILE or stdout cannot take it (a full disk); stdout then points at /dev/null, so
+    Python's own flush at exit does not fail a second time.
+    """
     if output:
         with open(output, "w", encoding="utf-8", newline="") as f:
             f.write(text)
@@ -302,15 +480,36 @@ def emit(text: str, output: str | None = None) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
     except BrokenPipeError:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        _stdout_to_devnull()
+    except OSError:
+        _stdout_to_devnull()
+        raise
+
+
+def _stdout_to_devnull() -> None:
+    try:
+        fd = sys.stdout.fileno()
+    except (OSError, ValueError, AttributeError):  # not a real file (a test's capture)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 def report_error(command: str, exc: BaseException) -> int:
-    """Print a usage, target or model error the way each should read; return its exit code."""
+    """Print a usage, target or model error the way each should read; return its exit code.
+
+    Anything else is one line naming the exception (exit 1); with --debug it is raised instead, and
+    the errors above are printed after their traceback.
+    """
     from summarytool.errors import SummaryError
     from summarytool.targets import TargetError
 
+    known = isinstance(exc, (UsageError, TargetError, SummaryError))
+    if DEBUG.get():
+        if not known:
+            raise exc
+        traceback.print_exception(exc, file=sys.stderr)
     if isinstance(exc, (UsageError, TargetError)):
         print(f"summarytool {command}: error: {exc.args[0]}\nfix: {exc.fix}", file=sys.stderr)
         return EXIT_USAGE
@@ -320,7 +519,13 @@ def report_error(command: str, exc: BaseException) -> int:
             print("The rows that ran before the failure:", file=sys.stderr)
             print(exc.partial_summary, file=sys.stderr)
         return EXIT_MODEL_FAILED
-    raise exc
+    text = str(exc).strip().splitlines()
+    print(
+        f"summarytool {command}: error: unexpected {type(exc).__name__}: {text[0][:500] if text else ''}\n"
+        "run it again with --debug for the traceback, and report it if summarytool is at fault",
+        file=sys.stderr,
+    )
+    return EXIT_MODEL_FAILED
 
 
 def check_output(path: str | None) -> None:
@@ -341,9 +546,17 @@ def run(args: argparse.Namespace) -> int:
     try:
         check_output(args.output)
         stats = summarize_target(args.target, args)
+        text = render(stats, args.format)
+        try:
+            emit(text, args.output)
+        except OSError as exc:
+            where = f"--output {args.output!r}" if args.output else "standard output"
+            raise UsageError(
+                f"cannot write {where}: {exc.strerror or exc}",
+                "free some space or write elsewhere (--output FILE on a disk with room)",
+            ) from exc
     except Exception as exc:
         return report_error("summary", exc)
-    emit(render(stats, args.format), args.output)
     if args.output:
         print(f"summarytool summary: wrote {args.format} to {args.output}", file=sys.stderr)
     return EXIT_OK
