@@ -15,13 +15,14 @@ TARGET forms:
 from __future__ import annotations
 
 import ast
+import contextlib
 import hashlib
 import importlib
 import importlib.util
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,6 +129,31 @@ def parse_target(text: str) -> Target:
 
 # ----- loading -----------------------------------------------------------------------------------
 
+GUARD_FIX = "guard its script code with `if __name__ == '__main__':` so that importing it only defines things"
+
+
+@contextlib.contextmanager
+def _contained(what: str, argv0: str, fix: str = GUARD_FIX) -> Iterator[None]:
+    """Run a target's own code (its import, its factory) so that it can neither end nor take over the command.
+
+    sys.argv is [argv0] only while it runs (so an argparse at import parses nothing of ours), and is put
+    back afterwards; sys.exit() and any other BaseException but KeyboardInterrupt become a TargetError
+    that says `what` did.
+    """
+    saved = sys.argv
+    sys.argv = [argv0]
+    try:
+        yield
+    except SystemExit as exc:
+        hint = " (argparse exits so when the command line does not fit it)" if exc.code == 2 else ""
+        raise TargetError(f"{what} called sys.exit({exc.code!r}){hint}", fix) from exc
+    except (KeyboardInterrupt, Exception):
+        raise  # Ctrl-C stops the command; the callers word each exception
+    except BaseException as exc:  # GeneratorExit, a library's own BaseException...
+        raise TargetError(f"{what} raised {type(exc).__name__}: {exc}", fix) from exc
+    finally:
+        sys.argv = saved
+
 
 def _looks_like_file(source: str) -> bool:
     return source.endswith(".py") or os.sep in source or "/" in source
@@ -152,9 +178,12 @@ def _load_file(path_text: str, text: str) -> Any:
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     try:
-        spec.loader.exec_module(module)
-    except Exception as exc:
+        with _contained(f"importing {path.name}", str(path)):
+            spec.loader.exec_module(module)
+    except BaseException as exc:
         sys.modules.pop(module_name, None)
+        if not isinstance(exc, Exception) or isinstance(exc, TargetError):
+            raise
         raise TargetError(
             f"importing {path_text!r} raised {type(exc).__name__}: {exc}",
             f"run `python {path_text}` to see the full error and fix it",
@@ -166,7 +195,10 @@ def _import_module(source: str, text: str) -> Any:
     if "" not in sys.path and os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())  # like `python -m`, the current folder is importable
     try:
-        return importlib.import_module(source)
+        with _contained(f"importing {source}", source):
+            return importlib.import_module(source)
+    except TargetError:
+        raise
     except ModuleNotFoundError as exc:
         missing = exc.name or source
         if missing == source or source.startswith(f"{missing}."):
@@ -228,7 +260,10 @@ def _build(obj: Any, target: Target) -> nn.Module:
             "point at an nn.Module subclass, a function returning one, or a module instance",
         )
     try:
-        model = obj(*target.args, **target.kwargs)
+        with _contained(f"{target.name}{_call_text(target)}", target.source):
+            model = obj(*target.args, **target.kwargs)
+    except TargetError:
+        raise
     except TypeError as exc:
         raise TargetError(
             f"{target.name}{_call_text(target)} raised TypeError: {exc}",
@@ -321,7 +356,8 @@ def _library_model(
     `not_module` the message and fix for a result that is not an nn.Module.
     """
     try:
-        model = build()
+        with _contained(failed[0].removesuffix(" raised").removesuffix(":"), sys.argv[0], failed[1]):
+            model = build()
     except TargetError:
         raise
     except Exception as exc:

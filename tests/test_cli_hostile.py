@@ -7,9 +7,11 @@ the command (`sys.exit` at import) or take it over (`argparse` reading `sys.argv
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -192,6 +194,110 @@ def test_debug_shows_the_traceback_of_a_usage_error_too(capsys) -> None:
 def test_debug_is_accepted_by_diff(capsys) -> None:
     code, out, err = cli(capsys, "diff", target("Small"), target("Small"), "--debug", "--exit-code")
     assert code == 0, err
+
+
+# ----- item 11: importing a TARGET can neither end nor take over the command ----------------------
+
+EXITS_AT_IMPORT = """
+    import sys
+    from torch import nn
+
+    Net = nn.Linear
+    sys.exit({code})
+"""
+
+ARGPARSE_AT_IMPORT = """
+    import argparse
+    import sys
+    from torch import nn
+
+    SEEN_ARGV = list(sys.argv)
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--lr", type=float, default=0.1)
+    {required}
+    args = parser.parse_args()
+    print("training with", args)
+
+    def Net():
+        return nn.Linear(4, 2)
+"""
+
+
+def write(folder: Path, name: str, source: str) -> Path:
+    path = folder / name
+    path.write_text(textwrap.dedent(source))
+    return path
+
+
+@pytest.mark.parametrize("code", ["0", "1", "'bye'"])
+def test_a_target_that_calls_sys_exit_at_import_is_a_usage_error(capsys, tmp_path: Path, code: str) -> None:
+    path = write(tmp_path, "train.py", EXITS_AT_IMPORT.format(code=code))
+    got, out, err = cli(capsys, "summary", f"{path}:Net(4, 2)", "--input-size", "1,4")
+    assert_usage_error(got, out, err, f"called sys.exit({code})", "if __name__ == '__main__':")
+
+
+def test_diff_exit_code_does_not_pass_when_a_target_exits_at_import(capsys, tmp_path: Path) -> None:
+    path = write(tmp_path, "train.py", EXITS_AT_IMPORT.format(code="0"))
+    got, out, err = cli(
+        capsys, "diff", target("Small"), f"{path}:Net(4, 2)", "--input-size", "1,4", "--exit-code"
+    )
+    assert_usage_error(got, out, err, "called sys.exit(0)", command="diff")
+
+
+def test_argparse_at_import_cannot_take_over_the_command(capsys, tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "train.py",
+        ARGPARSE_AT_IMPORT.format(required='parser.add_argument("--data", required=True)'),
+    )
+    argv = list(sys.argv)
+    got, out, err = cli(capsys, "summary", f"{path}:Net", "--input-size", "1,4")
+    assert sys.argv == argv
+    assert got == 2, (got, err)
+    assert out == ""
+    assert "Traceback" not in err
+    # argparse's own complaint is the target's output; the command's verdict comes last.
+    last = err.strip().splitlines()[-2:]
+    assert last[0].startswith("summarytool summary: error: ") and "called sys.exit(2)" in last[0], err
+    assert last[1].startswith("fix: ") and "if __name__ == '__main__':" in last[1]
+    assert "--input-size" not in err.split("summarytool summary: error:")[0]  # it never saw our arguments
+
+
+def test_a_target_reading_sys_argv_sees_only_its_own_path(capsys, tmp_path: Path) -> None:
+    path = write(tmp_path, "train.py", ARGPARSE_AT_IMPORT.format(required=""))
+    got, out, err = cli(capsys, "summary", f"{path}:Net", "--input-size", "1,4", "--format", "json")
+    assert got == 0, err
+    assert json.loads(out)["totals"]["total_params"] == 10  # what the target prints never reaches stdout
+    assert "training with Namespace(lr=0.1)" in err
+    module = next(m for n, m in sys.modules.items() if n.startswith("summarytool_target_train_"))
+    assert module.SEEN_ARGV == [str(path)]
+
+
+def test_a_module_target_that_exits_at_import_is_a_usage_error(capsys, tmp_path: Path, monkeypatch) -> None:
+    write(tmp_path, "quitting_pkg_mod.py", EXITS_AT_IMPORT.format(code="0"))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    got, out, err = cli(capsys, "summary", "quitting_pkg_mod:Net(4, 2)")
+    assert_usage_error(got, out, err, "called sys.exit(0)")
+    assert "quitting_pkg_mod" not in sys.modules
+
+
+def test_a_factory_that_parses_sys_argv_is_a_usage_error(capsys, tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "factory.py",
+        """
+        import argparse
+
+        def build():
+            parser = argparse.ArgumentParser()
+            parser.add_argument("--width", type=int, required=True)
+            return parser.parse_args()
+        """,
+    )
+    got, out, err = cli(capsys, "summary", f"{path}:build")
+    assert got == 2, (got, err)
+    assert "Traceback" not in err
+    assert "build() called sys.exit(2)" in err
 
 
 # ----- the --input-size parser: any string is a shape or a clean usage error ----------------------
