@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import math
 import sys
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -52,6 +53,7 @@ from summarytool.inputs import (
     move_to,
     normalize_input_size,
     prepare_input_data,
+    shown_input_size,
     total_input_bytes,
 )
 from summarytool.model_statistics import ModelStatistics
@@ -142,7 +144,7 @@ def summary(
         if input_size is not None:
             shapes = normalize_input_size(input_size)
             x: Any = make_inputs(shapes, batch_dim, dtypes, target)
-            shown_size: Any = shapes
+            shown_size: Any = shown_input_size(input_size)
             kwargs = move_to(kwargs, target)
         elif input_data is not None:
             x, shown_size = prepare_input_data(input_data)
@@ -274,8 +276,10 @@ def _validate(
         raise ValueError(f"Column width must be greater than 0: col_width={col_width!r}")
     if verbose not in (0, 1, 2):
         raise ValueError(f"verbose must be 0 (quiet), 1 (default) or 2 (verbose), got {verbose!r}.")
-    if not isinstance(depth, int) or depth < 0:
-        raise ValueError(f"depth must be an int >= 0 (0 shows the root only), got {depth!r}.")
+    if not (isinstance(depth, int) and not isinstance(depth, bool) and depth >= 0) and depth != math.inf:
+        raise ValueError(
+            f"depth must be an int >= 0 (0 shows the root only) or float('inf') for every level, got {depth!r}."
+        )
     if input_data is not None and input_size is not None:
         raise RuntimeError("Only one of (input_data, input_size) should be specified.")
     needs = [c.value for c in columns if c in INPUT_NEEDED_COLUMNS]

@@ -140,11 +140,38 @@ def iter_tensors(x: Any) -> list[torch.Tensor]:
 
 
 def total_input_bytes(x: Any) -> int:
-    """torchinfo's "Input size": each input's whole storage, CPython object overhead included."""
-    total = 0
-    for t in iter_tensors(x):
-        total += sys.getsizeof(t.untyped_storage())
-    return total
+    """torchinfo's "Input size": each input's whole storage, CPython object overhead included.
+
+    Plain numbers among the inputs count as torchinfo main counts them: an int value of a dict
+    (``input_data={"x": t, "scale_factor": 5}`` adds 5) and any number inside a list or tuple.
+    """
+
+    def walk(d: Any) -> Any:
+        if isinstance(d, torch.Tensor):
+            return sys.getsizeof(d.untyped_storage())
+        if isinstance(d, Mapping):
+            return sum(v for v in map(walk, d.values()) if isinstance(v, int))
+        if isinstance(d, (list, tuple)):
+            return sum(v for v in map(walk, d) if isinstance(v, (int, float)))
+        return d
+
+    total = walk(x)
+    return int(total) if isinstance(total, (int, float)) else 0
+
+
+def shown_input_size(input_size: Any) -> Any:
+    """`input_size` as torchinfo main keeps it on ModelStatistics: as given, in a list when one shape.
+
+    A list of shapes stays the caller's own list, a tuple of shapes becomes a list, one shape given
+    as a list becomes a tuple (``[1, 28]`` -> ``[(1, 28)]``) and any other one shape is wrapped as is.
+    """
+    if isinstance(input_size, list) and (not input_size or input_size == [[]]):
+        return [()]
+    if isinstance(input_size, list):
+        return [tuple(input_size)] if isinstance(input_size[0], int) else input_size
+    if isinstance(input_size, tuple) and input_size and isinstance(input_size[0], (tuple, list)):
+        return list(input_size)
+    return [input_size]
 
 
 def map_tensors(x: Any, fn: Callable[[torch.Tensor], Any]) -> Any:

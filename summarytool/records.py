@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import torch
@@ -34,6 +34,11 @@ def kernel_size_of(module: nn.Module) -> int | list[int] | None:
     k = _attr(module, "kernel_size")
     if k is None:
         return None
+    if isinstance(k, torch.Tensor):
+        # Hugging Face's Encodec/Mimi convolutions keep kernel_size as a tensor (often 0-d).
+        if k.device.type == "meta" or torch.is_floating_point(k) or k.numel() > 64:
+            return None  # no values to show (a dry run), or not a kernel size at all
+        return int(k) if k.ndim == 0 else [int(v) for v in k.reshape(-1).tolist()]
     if isinstance(k, Iterable):
         return [int(v) for v in k]
     if isinstance(k, int):
@@ -69,6 +74,12 @@ class LayerInfo:
     _leftover: int | None = None
     _leftover_trainable: int | None = None
     _leaf_macs: int | None = None
+    # A container row inserted more than once for one placement (a ModuleList whose layers are
+    # called between other calls): torchinfo inserts one object, so every copy shows its last index.
+    _index_twin: LayerInfo | None = None
+    # The first of those copies: collapsed at the depth limit it shows the container's count, so
+    # the Param # column still adds up (torchinfo shows "(recursive)" on every copy there).
+    first_of_repeats = False
     _inner_layers: dict[str, dict[ColumnSettings, Any]] | None = None
 
     def __init__(
@@ -184,19 +195,13 @@ class LayerInfo:
         """Params of this row that no (non-recursive) descendant row shows."""
         if self._leftover is not None:
             return self._leftover
-        return self.num_params - sum(
-            c.num_params if c.is_leaf_layer else c.leftover_params()
-            for c in self.children
-            if not c.is_recursive
-        )
+        return scan_leftover(self.num_params, self.children, "num_params", LayerInfo.leftover_params)
 
     def leftover_trainable_params(self) -> int:
         if self._leftover_trainable is not None:
             return self._leftover_trainable
-        return self.trainable_params - sum(
-            c.trainable_params if c.is_leaf_layer else c.leftover_trainable_params()
-            for c in self.children
-            if not c.is_recursive
+        return scan_leftover(
+            self.trainable_params, self.children, "trainable_params", LayerInfo.leftover_trainable_params
         )
 
     def leaf_macs(self) -> int:
@@ -219,7 +224,7 @@ class LayerInfo:
     def num_params_to_str(self, reached_max_depth: bool) -> str:
         if self.num_params == 0:
             return "--"
-        if self.is_recursive:
+        if self.is_recursive and not (reached_max_depth and self.first_of_repeats):
             return "(recursive)"
         if reached_max_depth or self.is_leaf_layer:
             text = f"{self.num_params:,}"
@@ -240,9 +245,35 @@ class LayerInfo:
         zero = " " * 5 + "--"
         if total_params == 0:
             return zero
-        if self.is_recursive:
+        if self.is_recursive and not (reached_max_depth and self.first_of_repeats):
             return "(recursive)"
         shown = self.num_params if reached_max_depth or self.is_leaf_layer else self.leftover_params()
         if shown == 0:
             return zero
         return f"{shown / total_params:>{precision + 5}.{precision}%}"
+
+
+def scan_leftover(
+    total: int, descendants: Sequence[LayerInfo], attr: str, leftover: Callable[[LayerInfo], int]
+) -> int:
+    """torchinfo main's rule for what a row owns beyond the rows below it (`attr` of a row).
+
+    A non-recursive descendant takes its own count (a leaf) or its leftover; a recursive one takes
+    its whole count once per module, unless that module was already met, and its subtree is skipped.
+    So a stack whose shared embedding ran under another stack shows ``--``, not the embedding again.
+    """
+    seen: set[int] = set()
+    i, n = 0, len(descendants)
+    while i < n:
+        row = descendants[i]
+        i += 1
+        if row.is_recursive:
+            if row.layer_id not in seen:
+                seen.add(row.layer_id)
+                total -= getattr(row, attr)
+            while i < n and descendants[i].depth > row.depth:
+                i += 1
+            continue
+        seen.add(row.layer_id)
+        total -= getattr(row, attr) if row.is_leaf_layer else leftover(row)
+    return total

@@ -82,6 +82,9 @@ def io_shape(obj: Any, batch_dim: int | None = None) -> tuple[list[int], int]:
         if not obj:
             return [], 0
         size, elem = _first_shape(list(obj.values())[-1])
+        if batch_dim is not None:
+            # torchinfo main's form for a dict with batch_dim: the shape in a list of its own.
+            return [[*size[:batch_dim], 1, *size[batch_dim + 1 :]]], elem
         return size, elem
     if isinstance(obj, (list, tuple)) or hasattr(obj, "tensors"):
         return _first_shape(obj)

@@ -40,8 +40,9 @@ Where torchsummary 1.5.1 is wrong, and this module is not
   ``None``), is a TypeError that names the layer and what to use instead, raised before any table
   is printed, not an error from inside a hook.
 - The forward pass changes nothing: no BatchNorm statistics updated, no RNG state consumed.
-- ``summary`` returns None, as 1.5.1 does; ``summary_string`` (from pytorch-summary's later
-  source) returns ``(text, (total_params, trainable_params))`` with plain ints, not tensors.
+- ``summary`` returns ``(total_params, trainable_params)`` and ``summary_string`` returns
+  ``(text, (total_params, trainable_params))``, as pytorch-summary's current source does (1.5.1
+  returned None from ``summary``), with plain ints, not tensors.
 """
 
 from __future__ import annotations
@@ -77,14 +78,15 @@ def summary(
     batch_size: int = -1,
     device: torch.device | str | None = None,
     dtypes: Sequence[Any] | None = None,
-) -> None:
-    """Print torchsummary's table for `model`; returns None like torchsummary 1.5.1.
+) -> tuple[int, int]:
+    """Print torchsummary's table for `model` and return ``(total_params, trainable_params)``.
 
-    ``input_size`` is one shape without the batch, e.g. ``(3, 224, 224)``, or a list of shapes
-    for a model with several inputs. Use :func:`summary_string` to get the text and totals.
+    As pytorch-summary's current source does (1.5.1 on PyPI returned None). ``input_size`` is one
+    shape without the batch, e.g. ``(3, 224, 224)``, or a list of shapes for several inputs.
     """
-    text, _ = summary_string(model, input_size, batch_size, device, dtypes)
+    text, totals = summary_string(model, input_size, batch_size, device, dtypes)
     print(text, end="")
+    return totals
 
 
 def summary_string(

@@ -138,3 +138,101 @@ def binary_tree(depth: int) -> nn.Module:
     if depth == 0:
         return nn.Identity()
     return nn.Sequential(binary_tree(depth - 1), binary_tree(depth - 1))
+
+
+class SharedActivationBlocks(nn.Module):
+    """Blocks that keep their Linears in a ModuleList and share one activation across blocks.
+
+    The ModuleList never runs; its Linears are called between calls of the shared activation,
+    so the table shows the list again before each Linear (torchinfo's #327 case).
+    """
+
+    class Stage(nn.Module):
+        def __init__(self, act: nn.Module) -> None:
+            super().__init__()
+            self.layers = nn.ModuleList([nn.Linear(3, 3), nn.Linear(3, 3)])  # 12 each
+            self.act = act
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            for layer in self.layers:
+                x = self.act(layer(x))
+            return x
+
+    def __init__(self, stages: int = 2) -> None:
+        super().__init__()
+        act = nn.GELU()
+        self.stages = nn.ModuleList(SharedActivationBlocks.Stage(act) for _ in range(stages))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for stage in self.stages:
+            x = stage(x)
+        return x
+
+
+class SharedEmbeddingSeq2Seq(nn.Module):
+    """An encoder and a decoder stack holding one embedding (as T5's two T5Stacks do)."""
+
+    class Stack(nn.Module):
+        def __init__(self, embed: nn.Embedding) -> None:
+            super().__init__()
+            self.embed = embed
+            self.mix = nn.Linear(6, 6)  # 42
+
+        def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+            return self.mix(self.embed(tokens))
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shared = nn.Embedding(20, 6)  # 120
+        self.encoder = SharedEmbeddingSeq2Seq.Stack(self.shared)
+        self.decoder = SharedEmbeddingSeq2Seq.Stack(self.shared)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.decoder(tokens) + self.encoder(tokens)
+
+
+class TensorKernelConv(nn.Module):
+    """A 1-d conv whose wrapper keeps kernel_size as a 0-d tensor (Hugging Face Encodec/Mimi)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(2, 2, kernel_size=5, padding=2)  # 2*2*5 + 2 = 22
+        self.kernel_size = torch.tensor(5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+class DictOut(nn.Module):
+    """Returns a dict; its last value is what torchinfo shows as the output shape."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Linear(4, 2)
+        self.b = nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"a": self.a(x), "b": self.b(x)}
+
+
+# The shared model zoo: (name, factory, summary arguments). Properties that must hold on every
+# model (the Param # column adds up to Total params, ...) are checked over all of it.
+ZOO: list[tuple[str, object, dict]] = [
+    ("digitnet", DigitNet, {"input_size": (2, 1, 16, 16)}),
+    ("tagger", Tagger, {"input_data": torch.randint(0, 50, (2, 7))}),
+    ("tower", Tower, {"input_size": (4, 3)}),
+    ("reuse", Reuse, {"input_size": (2, 4)}),
+    ("tied_lm", TiedLM, {"input_data": torch.randint(0, 30, (2, 5))}),
+    ("two_heads", TwoHeads, {"input_size": [(2, 5), (2, 7)]}),
+    ("shared_activation_blocks", SharedActivationBlocks, {"input_size": (1, 3)}),
+    ("shared_embedding_seq2seq", SharedEmbeddingSeq2Seq, {"input_data": torch.randint(0, 20, (2, 4))}),
+    ("tensor_kernel_conv", TensorKernelConv, {"input_size": (1, 2, 9)}),
+    ("dict_out", DictOut, {"input_size": (2, 4)}),
+    ("binary_tree", lambda: binary_tree(4), {"input_size": (1, 2)}),
+    (
+        "transformer_encoder",
+        lambda: nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16), 2),
+        {"input_size": (3, 2, 8)},
+    ),
+    ("lstm_stack", lambda: nn.LSTM(4, 6, num_layers=2), {"input_size": (5, 2, 4)}),
+]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from summarytool.capture.registry import Placement
-from summarytool.records import LayerInfo
+from summarytool.records import LayerInfo, scan_leftover
 
 
 def insert_missing_ancestors(
@@ -25,6 +25,7 @@ def insert_missing_ancestors(
     """
     out: list[LayerInfo] = []
     open_path: list[int] = []
+    made: dict[int, list[LayerInfo]] = {}
     for row in rows:
         place: Placement | None = getattr(row, "_placement", None)
         depth = row.depth
@@ -37,7 +38,8 @@ def insert_missing_ancestors(
                 missing.append(anc)
                 anc = anc.parent
             for anc in reversed(missing):
-                out.append(make_row(anc))
+                made.setdefault(id(anc), []).append(made_row := make_row(anc))
+                out.append(made_row)
                 del open_path[anc.depth :]
                 while len(open_path) < anc.depth:
                     open_path.append(0)
@@ -47,6 +49,14 @@ def insert_missing_ancestors(
         while len(open_path) < depth:
             open_path.append(0)
         open_path.append(id(row.module))
+    # One container inserted again between other calls (torchinfo's #327 case): torchinfo inserts
+    # the same row object each time, so all its copies are (recursive) and show the last index.
+    for copies in made.values():
+        if len(copies) > 1:
+            for made_row in copies:
+                made_row.is_recursive = True
+                made_row._index_twin = copies[-1]
+            copies[0].first_of_repeats = True
     return out
 
 
@@ -61,17 +71,27 @@ def link_rows(rows: list[LayerInfo], mark_recursive: bool = False) -> None:
     counters: dict[int, int] = {}
     covered: list[int] = [0] * len(rows)
     covered_trainable: list[int] = [0] * len(rows)
+    # Whether a recursive row lies below: only then does torchinfo's rule need a scan of the subtree.
+    recursive_below: list[bool] = [False] * len(rows)
     leaf_macs: list[int] = [0] * len(rows)
     stack: list[int] = []
 
     def close(i: int, end: int) -> None:
         row = rows[i]
         row._subtree_end = end
-        row._leftover = row.num_params - covered[i]
-        row._leftover_trainable = row.trainable_params - covered_trainable[i]
+        if recursive_below[i]:
+            below = rows[i + 1 : end]
+            row._leftover = scan_leftover(row.num_params, below, "num_params", _leftover_of)
+            row._leftover_trainable = scan_leftover(
+                row.trainable_params, below, "trainable_params", _leftover_trainable_of
+            )
+        else:
+            row._leftover = row.num_params - covered[i]
+            row._leftover_trainable = row.trainable_params - covered_trainable[i]
         row._leaf_macs = leaf_macs[i]
         if stack:
             parent = stack[-1]
+            recursive_below[parent] = recursive_below[parent] or recursive_below[i] or row.is_recursive
             if not row.is_recursive:
                 covered[parent] += row.num_params if row.is_leaf_layer else row._leftover
                 covered_trainable[parent] += (
@@ -99,3 +119,14 @@ def link_rows(rows: list[LayerInfo], mark_recursive: bool = False) -> None:
         stack.append(i)
     while stack:
         close(stack.pop(), len(rows))
+    for row in rows:
+        if row._index_twin is not None:
+            row.depth_index = row._index_twin.depth_index
+
+
+def _leftover_of(row: LayerInfo) -> int:
+    return row._leftover if row._leftover is not None else row.leftover_params()
+
+
+def _leftover_trainable_of(row: LayerInfo) -> int:
+    return row._leftover_trainable if row._leftover_trainable is not None else row.leftover_trainable_params()

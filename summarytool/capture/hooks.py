@@ -139,8 +139,9 @@ class CallRecorder:
             size = row.output_size = list(output.shape)
             elem_bytes = output.element_size()
         else:
-            size, elem_bytes = io_shape(output, batch_dim)
-            row.output_size = size
+            shown, elem_bytes = io_shape(output, batch_dim)
+            row.output_size = shown
+            size = shown[0] if shown and isinstance(shown[0], list) else shown  # a dict's [[shape]]
         concrete = is_concrete(size)
         # A size decided by the data (a symbol on fake tensors) has no byte count and no mult-adds.
         row.output_bytes = elem_bytes * math.prod(size) if concrete else 0
