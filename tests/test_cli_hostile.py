@@ -93,6 +93,20 @@ def test_batch_dim_without_input_size_is_a_usage_error(capsys) -> None:
     assert_usage_error(code, out, err, "--batch-dim needs --input-size")
 
 
+@pytest.mark.parametrize(
+    "option, needle",
+    [("--input-size=--", "'--' is not a positive whole number"), ("--dtypes=--", "'--' is not a torch dtype"),
+     ("--device=--", "--device '--' is not a device"), ("--columns=--", "--columns '--'")],
+)  # fmt: skip
+def test_an_option_given_as_dashdash_is_read_as_that_text(capsys, option: str, needle: str) -> None:
+    # Python 3.11's argparse hands `--opt=--` over as [] (`--input-size=--` as [[]]), not as "--".
+    extra = [] if option.startswith("--input-size") else ["--input-size", "1,4"]
+    code, out, err = cli(capsys, "summary", target("Small"), option, *extra)
+    if code == 2 and "expected one argument" in err:  # a Python whose argparse refuses it itself
+        return
+    assert_usage_error(code, out, err, needle)
+
+
 def test_a_valid_negative_batch_dim_still_works(capsys) -> None:
     code, out, err = cli(capsys, "summary", target("Small"), "--input-size", "4", "--batch-dim", "-2")
     assert code == 0, err

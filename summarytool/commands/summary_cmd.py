@@ -231,10 +231,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+def undo_dashdash(args: argparse.Namespace) -> None:
+    """Read `--opt=--` as the text '--': Python 3.11's argparse hands it over as [] (in --input-size, [[]])."""
+    for key, value in list(vars(args).items()):
+        if key == "input_size":
+            args.input_size = [v if isinstance(v, str) else "--" for v in value]
+        elif isinstance(value, list) and not value:
+            setattr(args, key, "--")
+
+
 def summary_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """summary()'s arguments from the parsed options; UsageError for anything unreadable."""
     from summarytool.enums import INPUT_NEEDED_COLUMNS, ColumnSettings, RowSettings
 
+    undo_dashdash(args)
     sizes = [parse_shape(s) for s in args.input_size]
     kwargs: dict[str, Any] = {
         "input_size": sizes or None,
@@ -544,6 +554,7 @@ def check_output(path: str | None) -> None:
 def run(args: argparse.Namespace) -> int:
     """Summarise TARGET and print or write it; the exit code says done (0), model failed (1), usage (2)."""
     try:
+        undo_dashdash(args)
         check_output(args.output)
         stats = summarize_target(args.target, args)
         text = render(stats, args.format)
