@@ -8,7 +8,6 @@ Exit codes: 0 done (with --exit-code: 0 the same, 3 different); 1 a model failed
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from typing import Any
@@ -67,7 +66,7 @@ def _is_summary_file(text: str) -> bool:
 
 def load_side(text: str, args: argparse.Namespace) -> dict[str, Any]:
     """One side of the diff as a "summarytool.summary/1" dict."""
-    from summarytool.render.schema import SchemaError, check_schema
+    from summarytool.render.schema import MAX_SUMMARY_BYTES, SchemaError, check_schema, load_json_text
 
     if _is_summary_file(text):
         if not os.path.isfile(text):
@@ -77,12 +76,13 @@ def load_side(text: str, args: argparse.Namespace) -> dict[str, Any]:
             )
         try:
             with open(text, encoding="utf-8") as f:
-                data = json.load(f)
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raw = f.read(MAX_SUMMARY_BYTES + 1)  # bounded: the path may name /dev/zero
+        except (OSError, UnicodeDecodeError) as exc:
             raise UsageError(
                 f"{text!r} is not a readable JSON summary: {exc}", "re-create it with --format json"
             ) from exc
         try:
+            data = load_json_text(raw, text)
             check_schema(data, text)
         except SchemaError as exc:
             raise UsageError(str(exc), "diff files written by `summarytool summary --format json`") from exc
@@ -92,7 +92,13 @@ def load_side(text: str, args: argparse.Namespace) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     """Load or summarise both sides, print what changed; see the module docstring for exit codes."""
-    from summarytool.render.diff import diff_summaries, diff_to_markdown, diff_to_text, has_changes
+    from summarytool.render.diff import (
+        diff_summaries,
+        diff_to_json,
+        diff_to_markdown,
+        diff_to_text,
+        has_changes,
+    )
 
     try:
         before = load_side(args.before, args)
@@ -101,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         return report_error("diff", exc)
     result = diff_summaries(before, after)
     if args.format == "json":
-        text = json.dumps({**result, "sources": [args.before, args.after]}, indent=2) + "\n"
+        text = diff_to_json(result, [args.before, args.after])
     elif args.format == "markdown":
         text = diff_to_markdown(result, args.before, args.after)
     else:

@@ -307,3 +307,13 @@ def diff_to_markdown(diff: Mapping[str, Any], name_a: str = "A", name_b: str = "
         out += ["| total | before | after | change |", "| --- | ---: | ---: | ---: |"]
         out += [f"| {n} | {_fmt(e['before'])} | {_fmt(e['after'])} | {_change_text(e)} |" for n, e in moved]
     return "\n".join(out) + "\n"
+
+
+def diff_to_json(diff: Mapping[str, Any], sources: list[str] | None = None) -> str:
+    """The "summarytool.diff/1" dict as strict JSON: a value JSON cannot hold (NaN, Infinity) is null."""
+    import json
+
+    from summarytool.render.schema import jsonable
+
+    out = {**diff, "sources": sources} if sources is not None else dict(diff)
+    return json.dumps(jsonable(out), indent=2, allow_nan=False) + "\n"

@@ -6,7 +6,6 @@ the finished summary and never run the model again.
 
 from __future__ import annotations
 
-import json
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -73,22 +72,18 @@ class ExportsMixin:
     @classmethod
     def from_json(cls, source: str | os.PathLike[str]) -> ModelStatistics:
         """Load a summary saved with to_json(path) (a path, or the JSON text itself)."""
-        from summarytool.render.schema import SchemaError, summary_from_dict
+        from summarytool.render.schema import MAX_SUMMARY_BYTES, load_json_text, summary_from_dict
 
         text = str(source)
         where = "the JSON text"
         if not text.lstrip().startswith("{"):
             where = text
             try:
-                with open(source, encoding="utf-8") as f:
-                    text = f.read()
+                with open(source, encoding="utf-8", errors="replace") as f:
+                    text = f.read(MAX_SUMMARY_BYTES + 1)  # bounded: a path may name /dev/zero
             except OSError as exc:
                 raise FileNotFoundError(
                     f"cannot read the summary {where!r}: {exc.strerror or exc}; "
                     "save one with stats.to_json(path) or `summarytool summary ... --format json --output FILE`."
                 ) from exc
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise SchemaError(f"{where} is not JSON ({exc}); was it written by to_json()?") from exc
-        return summary_from_dict(data, source=where)
+        return summary_from_dict(load_json_text(text, where), source=where)
