@@ -17,7 +17,7 @@ from summarytool.analysis.hierarchy import insert_missing_ancestors, link_rows
 from summarytool.analysis.module_facts import ModuleFacts
 from summarytool.capture.device_kernels import kernel_choices
 from summarytool.capture.dry_run import meta_copy, needs_copy, symbolic_fake_mode, to_meta
-from summarytool.capture.guard import ModelStateGuard, paused_gc, preserved_rng
+from summarytool.capture.guard import ModelStateGuard, preserved_rng
 from summarytool.capture.hooks import CallRecorder, is_scripted, new_row, static_rows
 from summarytool.capture.measured import (
     MeasuredMemory,
@@ -48,6 +48,8 @@ from summarytool.enums import (
 from summarytool.errors import SummaryError
 from summarytool.formatting import FormattingOptions
 from summarytool.inputs import (
+    check_batch_dim,
+    check_dtypes,
     iter_tensors,
     make_inputs,
     move_to,
@@ -109,7 +111,9 @@ def summary(
     if verbose is None:
         verbose = 0 if getattr(sys, "ps1", None) else 1
     _validate(input_data, input_size, columns, col_width, verbose, depth)
-    # A pass creates many small objects; cyclic garbage collections would dominate its time.
+    check_dtypes(dtypes)
+    check_batch_dim(batch_dim, normalize_input_size(input_size) if input_size is not None else ())
+    _refuse_meta_weights_on_a_real_device(model, device, input_size)
     requested_device = device
     optimizer = _parse_train_step(train_step, columns, has_input)
     if measure_memory and not has_input:
@@ -118,8 +122,11 @@ def summary(
     dry_run = has_input and (
         optimizer is not None or (device is not None and torch.device(device).type == "meta")
     )
-    # (Not during a training-step estimate: reference cycles freed by the collector count there.)
-    with paused_gc() if optimizer is None else contextlib.nullcontext(), preserved_rng():
+    # The cyclic collector stays on: a forward pass that makes reference cycles must free them as it
+    # would without summarytool (pausing it doubled the peak memory of such a pass).
+    # Inside torch.inference_mode() every tensor made would be an inference tensor (no version
+    # counter, no autograd): the summary's own copies and training steps are made outside it.
+    with preserved_rng(), torch.inference_mode(False):
         if dry_run and (optimizer is not None or needs_copy(model)):
             # The caller's model is never touched: a training step would leave gradients even on a
             # model that is already on meta.
@@ -290,6 +297,19 @@ def _validate(
         )
 
 
+def _refuse_meta_weights_on_a_real_device(model: nn.Module, device: Any, input_size: Any) -> None:
+    """A model built on meta has shapes but no values: it can be dry-run, never moved to a device."""
+    if device is None or input_size is None or torch.device(device).type == "meta":
+        return
+    meta = next((n for n, p in model.named_parameters() if p.device.type == "meta"), None)
+    if meta is not None:
+        raise ValueError(
+            f"The model's weights are on the meta device (shapes, no values; e.g. {meta!r}), so it cannot run "
+            f"on {device!r}. Use device='meta' for a dry run that allocates nothing, or give it real weights "
+            f"first: model.to_empty(device={str(device)!r}) and load a state dict."
+        )
+
+
 def _resolve_device(tensors: Iterable[torch.Tensor], device: Any, input_size: Any) -> torch.device:
     """Where generated inputs go: the given device, else the first tensor's (parameters, then buffers),
     else the accelerator, else CPU."""
@@ -438,10 +458,8 @@ def _run_forward(
         # A training step writes the parameters of its meta copy: that is not the caller's model.
         guard = ModelStateGuard(model, device, recorder.registry.modules, warn_writes=step is None)
         with guard, grad_mode:
-            if mode == Mode.TRAIN:
-                model.train()
-            elif mode == Mode.EVAL:
-                model.eval()
+            if mode != Mode.SAME:
+                guard.apply_mode(mode == Mode.TRAIN)
             if step is not None:
                 step.start(model, x, kwargs)
             with (
@@ -487,7 +505,7 @@ def _is_data_dependent_on_meta(exc: BaseException) -> bool:
 
 
 def _failure(exc: Exception, recorder: CallRecorder, formatting: FormattingOptions | None) -> SummaryError:
-    failing = recorder.failing_call()
+    failing = recorder.failing_call(exc)
     rows = list(recorder.rows)
     partial = None
     if formatting is not None and rows:

@@ -58,8 +58,51 @@ def normalize_input_size(input_size: Any) -> list[tuple[int, ...]]:
             raise TypeError(
                 f"input_size mixes ints and shapes: {input_size!r}. Give one shape or a list of shapes."
             )
+        if not all(isinstance(v, int) for v in s):
+            raise TypeError(
+                f"input_size {input_size!r} nests shapes too deeply: give one shape per input, "
+                "e.g. [(2, 4)] for one input or [(2, 4), (2, 8)] for two."
+            )
         shapes.append(tuple(s))
     return shapes
+
+
+def check_batch_dim(batch_dim: Any, shapes: Sequence[Sequence[int]] = ()) -> None:
+    """`batch_dim` is None or an int that fits every shape once the batch is added there."""
+    if batch_dim is None:
+        return
+    if isinstance(batch_dim, bool) or not isinstance(batch_dim, int):
+        raise TypeError(
+            f"batch_dim must be an int (where the batch of 1 is added to each input_size shape) or None, "
+            f"got {batch_dim!r} ({type(batch_dim).__name__}). Example: batch_dim=0."
+        )
+    for shape in shapes:
+        rank = len(shape) + 1
+        if not -rank <= batch_dim < rank:
+            raise ValueError(
+                f"batch_dim={batch_dim} does not fit input_size {tuple(shape)}: with the batch added the input "
+                f"has {rank} dimensions, so batch_dim must be from {-rank} to {rank - 1}."
+            )
+
+
+def check_dtypes(dtypes: Any) -> None:
+    """`dtypes` is None or a list of torch dtypes (or legacy tensor types such as torch.LongTensor)."""
+    if dtypes is None:
+        return
+    if not isinstance(dtypes, (list, tuple)):
+        raise TypeError(
+            f"dtypes must be a list with one dtype per input, e.g. dtypes=[torch.float32], "
+            f"got {dtypes!r} ({type(dtypes).__name__})."
+        )
+    for i, d in enumerate(dtypes):
+        if isinstance(d, torch.dtype) or isinstance(getattr(d, "dtype", None), torch.dtype):
+            continue
+        named = isinstance(d, str) and isinstance(getattr(torch, d, None), torch.dtype)
+        hint = f" (use torch.{d})" if named else ""
+        raise TypeError(
+            f"dtypes[{i}] is {d!r} ({type(d).__name__}), not a torch dtype{hint}; "
+            "pass torch dtypes, e.g. dtypes=[torch.float32, torch.long]."
+        )
 
 
 def make_inputs(

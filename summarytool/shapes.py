@@ -32,12 +32,26 @@ def _distribution_shape(obj: Any) -> tuple[list[int], int] | None:
     return shape, elem
 
 
+def tensor_shape(t: torch.Tensor) -> list[int]:
+    """A tensor's shape; a nested (jagged) tensor shows its padded shape, as it has no sizes of its own.
+
+    torch's TransformerEncoder fast path (eval mode with a padding mask) passes nested tensors
+    between its layers; ``.shape`` raises on them.
+    """
+    if t.is_nested:
+        sizes = t._nested_tensor_size()
+        if sizes.numel() == 0:
+            return [t.size(0)]
+        return [sizes.shape[0], *(int(v) for v in sizes.max(dim=0).values.tolist())]
+    return list(t.shape)
+
+
 def _first_shape(obj: Any) -> tuple[list[int], int]:
     """The shape of the first tensor-like leaf of a nested structure (torchinfo's rule)."""
     if hasattr(obj, "tensors") and not isinstance(obj, torch.Tensor):
         return _first_shape(obj.tensors)
     if isinstance(obj, torch.Tensor):
-        return list(obj.shape), obj.element_size()
+        return tensor_shape(obj), obj.element_size()
     dist = _distribution_shape(obj)
     if dist is not None:
         return dist
@@ -60,10 +74,10 @@ def io_shape(obj: Any, batch_dim: int | None = None) -> tuple[list[int], int]:
     if obj is None:
         return [], 0
     if isinstance(obj, torch.Tensor):
-        return list(obj.shape), obj.element_size()
+        return tensor_shape(obj), obj.element_size()
     if type(obj) is tuple and obj and isinstance(obj[0], torch.Tensor):  # the usual (args) tuple: fast path
         first = obj[0]
-        size = list(first.shape)
+        size = tensor_shape(first)
         if batch_dim is not None and batch_dim < len(size):
             size[batch_dim] = 1
         return size, first.element_size()
@@ -102,7 +116,7 @@ def all_shapes(obj: Any) -> list[list[int]]:
 
     def walk(x: Any) -> None:
         if isinstance(x, torch.Tensor):
-            found.append(list(x.shape))
+            found.append(tensor_shape(x))
         elif _is_ndarray(x):
             found.append(list(x.shape))
         elif isinstance(x, Mapping):

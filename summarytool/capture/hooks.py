@@ -131,11 +131,11 @@ class CallRecorder:
         row.executed = True
         batch_dim = self.batch_dim
         first = args[0] if args else None
-        if batch_dim is None and first.__class__ is torch.Tensor:
+        if batch_dim is None and first.__class__ is torch.Tensor and not first.is_nested:
             row.input_size = list(first.shape)
         else:
             row.input_size = io_shape(args, batch_dim)[0]
-        if output.__class__ is torch.Tensor:
+        if output.__class__ is torch.Tensor and not output.is_nested:
             size = row.output_size = list(output.shape)
             elem_bytes = output.element_size()
         else:
@@ -160,12 +160,37 @@ class CallRecorder:
         if concrete and (row.num_params or refresh or module._parameters):
             row.macs = self.facts.macs(module, row.class_name, size, refresh=refresh)
 
-    def failing_call(self) -> tuple[LayerInfo, Any] | None:
-        """The innermost call that had started but not finished (the one that raised)."""
+    def failing_call(self, exc: BaseException | None = None) -> tuple[LayerInfo, Any] | None:
+        """The call that raised `exc`: the innermost module call its traceback passes through.
+
+        The traceback, not the stack of unfinished calls, decides: a child that raised inside a
+        parent that caught it and failed later is not to blame, and a user's forward hook that
+        raises belongs to the module it hooks. Without a usable traceback, the innermost unfinished
+        call is taken.
+        """
+        module, args = None, None
+        tb = exc.__traceback__ if exc is not None else None
+        while tb is not None:
+            frame = tb.tb_frame
+            if frame.f_code is _CALL_IMPL_CODE:
+                candidate = frame.f_locals.get("self")
+                if candidate is not None and id(candidate) in self._by_module:
+                    module, args = candidate, frame.f_locals.get("args")
+            tb = tb.tb_next
+        if module is not None:
+            for key, row, call_args in reversed(self.stack):
+                if key == id(module):
+                    return row, call_args
+            latest = self._latest.get(id(module))
+            if latest is not None:
+                return latest, args
         if not self.stack:
             return None
         _, row, args = self.stack[-1]
         return row, args
+
+
+_CALL_IMPL_CODE = nn.Module._call_impl.__code__
 
 
 def is_scripted(model: nn.Module) -> bool:

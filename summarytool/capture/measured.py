@@ -207,7 +207,9 @@ def measure_train_step(
     """
     failure: str | None = None
     try:
-        return _measure(model, inputs, kwargs, device, training, optimizer, probe or probe_for(device))
+        # A training step needs autograd, also when the caller is inside torch.no_grad().
+        with torch.enable_grad():
+            return _measure(model, inputs, kwargs, device, training, optimizer, probe or probe_for(device))
     except torch.OutOfMemoryError as exc:
         failure = str(exc)
     # Raised here, after the handler: the out-of-memory error's traceback (and with it the copy and
