@@ -8,29 +8,42 @@ VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 PY := $(VENV)/bin/python
 
-.PHONY: help venv demo test test-unit lint bench clean
+.PHONY: help venv demo test test-unit test-fast lint bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: pyproject.toml
+# The package alone (what the demo needs), then the test toolchain on top (what `make test` needs).
+$(VENV)/.package: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet "$(TORCH_SPEC)"
+	$(VENV)/bin/pip install --quiet -e '.[gpu]'
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.package
 	$(VENV)/bin/pip install --quiet -e '.[test,gpu]'
 	touch $@
 
-venv: $(VENV)/.installed ## create .venv with torch and summarytool (editable)
+venv: $(VENV)/.installed ## create .venv with torch, summarytool (editable) and the test toolchain
 
-demo: venv ## the main job: check this machine's GPU stack and summarise the reference model
+demo: $(VENV)/.package ## the main job: check this machine's GPU stack and summarise the reference model
 	$(VENV)/bin/summarytool selfcheck --allow-cpu
+	@echo
+	@echo "summarytool is installed in $(VENV). To use it from this shell:"
+	@echo "  source $(VENV)/bin/activate && summarytool --help"
+	@echo "or call it by its path: $(VENV)/bin/summarytool summary MODULE:Model --input-size 1,3,224,224"
+	@echo "Into your own environment instead: pip install $(CURDIR)"
 
 test: venv ## lint and run every test
 	$(MAKE) lint
 	$(PY) tests/run.py
 
 test-unit: venv ## the Python tests only (no image)
-	$(PY) -m pytest -q -m "not image"
+	$(PY) tests/run.py -m "not image"
+
+test-fast: venv ## the quick part: no image, nothing marked slow
+	$(PY) tests/run.py -m "not image and not slow"
 
 lint: venv ## ruff on the package, tests, benchmarks and examples
 	$(VENV)/bin/ruff check summarytool tests bench examples

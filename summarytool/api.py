@@ -122,6 +122,8 @@ def summary(
     dry_run = has_input and (
         optimizer is not None or (device is not None and torch.device(device).type == "meta")
     )
+    if not dry_run:
+        _refuse_cuda_without_cuda(device)
     # The cyclic collector stays on: a forward pass that makes reference cycles must free them as it
     # would without summarytool (pausing it doubled the peak memory of such a pass).
     # Inside torch.inference_mode() every tensor made would be an inference tensor (no version
@@ -198,11 +200,18 @@ def summary(
                 except SummaryError:
                     raise exc from exc.__cause__  # the meta error says what to do instead
         except SummaryError as exc:
+            hint = _missing_batch_hint(model, input_size) if batch_dim is None else None
+            if hint is not None:
+                cause = exc.__cause__
+                exc = SummaryError(
+                    f"{exc}\n{hint}", exc.partial_summary, exc.module_name, exc.module_class, exc.input_shapes
+                )
+                exc.__cause__ = cause
             if verbose and exc.partial_summary is not None:
                 where = f"{exc.module_class} ({exc.module_name})"
                 print(f"summarytool: the forward pass failed in {where}; the rows that ran:", file=sys.stderr)
                 print(exc.partial_summary, file=sys.stderr)
-            raise
+            raise exc from exc.__cause__
         measured = capture.measured
         if measure_memory and optimizer is not None:
             if input_size is not None:
@@ -308,6 +317,41 @@ def _refuse_meta_weights_on_a_real_device(model: nn.Module, device: Any, input_s
             f"on {device!r}. Use device='meta' for a dry run that allocates nothing, or give it real weights "
             f"first: model.to_empty(device={str(device)!r}) and load a state dict."
         )
+
+
+def _refuse_cuda_without_cuda(device: Any) -> None:
+    """torch's own error for this is an AssertionError about how torch was compiled."""
+    if device is not None and torch.device(device).type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"torch sees no CUDA GPU here (device={str(device)!r}). Use device='cpu', or device='meta' for a "
+            "dry run that allocates nothing (a training-step estimate with train_step=True may still name "
+            "device='cuda': it runs on meta copies as the GPU would)."
+        )
+
+
+def _missing_batch_hint(model: nn.Module, input_size: Any) -> str | None:
+    """When input_size looks like one sample without its batch, say so (the error itself shows shapes)."""
+    if input_size is None:
+        return None
+    try:
+        shape = normalize_input_size(input_size)[0]
+    except (TypeError, ValueError):
+        return None
+    first = next((m for m in model.modules() if hasattr(m, "in_channels") or hasattr(m, "in_features")), None)
+    if first is None or not shape:
+        return None
+    channels = getattr(first, "in_channels", None)
+    kernel = getattr(first, "kernel_size", None)
+    if isinstance(channels, int) and isinstance(kernel, tuple):
+        unbatched = len(shape) == len(kernel) + 1 and shape[0] == channels
+    else:
+        unbatched = len(shape) == 1 and shape[0] == getattr(first, "in_features", None)
+    if not unbatched:
+        return None
+    return (
+        f"This looks like a missing batch dimension: input_size={tuple(shape)} is one sample for "
+        f"{type(first).__name__}. Give the batch too, input_size={(1, *shape)}, or pass batch_dim=0 to add it."
+    )
 
 
 def _resolve_device(tensors: Iterable[torch.Tensor], device: Any, input_size: Any) -> torch.device:
