@@ -114,9 +114,10 @@ def parse_dtypes(text: str) -> list[Any]:
     return out
 
 
-def _enum_list(text: str, enum: type, flag: str, example: str) -> list[str]:
+def _enum_list(text: str, enums: Sequence[type], flag: str, example: str) -> list[str]:
+    """The comma-separated values of `flag`, each a value of one of `enums` (torchinfo's, then summarytool's)."""
     values = [p.strip() for p in text.split(",") if p.strip()]
-    allowed = [e.value for e in enum]
+    allowed = [e.value for enum in enums for e in enum]
     bad = [v for v in values if v not in allowed]
     if bad or not values:
         raise UsageError(
@@ -146,7 +147,7 @@ def parse_device(text: str) -> str:
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     """The options that say how a TARGET is summarised (shared with `summarytool diff`)."""
-    from summarytool.enums import ColumnSettings
+    from summarytool.enums import ColumnSettings, CostColumns, OutputRowSettings, RowSettings
 
     parser.add_argument(
         "--input-size",
@@ -161,10 +162,14 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--columns",
         metavar="C1,C2",
-        help=f"columns: {','.join(c.value for c in ColumnSettings)} (default output_size,num_params)",
+        help=f"columns: {', '.join(c.value for c in ColumnSettings)}; summarytool's own: "
+        f"{', '.join(c.value for c in CostColumns)} (default output_size,num_params)",
     )
     parser.add_argument(
-        "--rows", metavar="R1,R2", help="row settings: depth,var_names,ascii_only,hide_recursive_layers"
+        "--rows",
+        metavar="R1,R2",
+        help=f"row settings: {', '.join(r.value for r in RowSettings)}; summarytool's own: "
+        f"{', '.join(r.value for r in OutputRowSettings)} (every output's shape)",
     )
     parser.add_argument(
         "--device", metavar="DEVICE", help="cpu, cuda[:N] or meta (meta: a dry run that allocates nothing)"
@@ -242,7 +247,13 @@ def undo_dashdash(args: argparse.Namespace) -> None:
 
 def summary_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """summary()'s arguments from the parsed options; UsageError for anything unreadable."""
-    from summarytool.enums import INPUT_NEEDED_COLUMNS, ColumnSettings, RowSettings
+    from summarytool.enums import (
+        INPUT_NEEDED_COLUMNS,
+        ColumnSettings,
+        CostColumns,
+        OutputRowSettings,
+        RowSettings,
+    )
 
     undo_dashdash(args)
     sizes = [parse_shape(s) for s in args.input_size]
@@ -270,7 +281,9 @@ def summary_kwargs(args: argparse.Namespace) -> dict[str, Any]:
             )
         kwargs["dtypes"] = dtypes
     if args.columns:
-        kwargs["col_names"] = _enum_list(args.columns, ColumnSettings, "--columns", "output_size,num_params")
+        kwargs["col_names"] = _enum_list(
+            args.columns, (ColumnSettings, CostColumns), "--columns", "output_size,num_params"
+        )
         needs_input = {c.value for c in INPUT_NEEDED_COLUMNS}
         if not sizes and needs_input & set(kwargs["col_names"]):
             raise UsageError(
@@ -290,7 +303,9 @@ def summary_kwargs(args: argparse.Namespace) -> dict[str, Any]:
             )
         kwargs["measure_memory"] = True
     if args.rows:
-        kwargs["row_settings"] = _enum_list(args.rows, RowSettings, "--rows", "depth,var_names")
+        kwargs["row_settings"] = _enum_list(
+            args.rows, (RowSettings, OutputRowSettings), "--rows", "depth,var_names"
+        )
     if args.device:
         kwargs["device"] = parse_device(args.device)
     if getattr(args, "col_width", None) is not None:

@@ -24,6 +24,44 @@ def _output_cell(info: LayerInfo, all_outputs: bool) -> str:
     return _cell(info.output_size)
 
 
+def _wrap_shapes(cell: str, width: int) -> list[str]:
+    """A list of shapes cut into lines of at most `width`, between shapes (inside one only when it alone is wider)."""
+    pieces = cell.split(", [")
+    shapes = [p if i == 0 else "[" + p for i, p in enumerate(pieces)]
+    lines: list[str] = []
+    for n, shape in enumerate(shapes):
+        shape += "," if n < len(shapes) - 1 else ""
+        for part in _wrap_words(shape, width):
+            if lines and len(lines[-1]) + 1 + len(part) <= width:
+                lines[-1] += " " + part
+            else:
+                lines.append(part)
+    return lines
+
+
+def _wrap_words(text: str, width: int) -> list[str]:
+    """`text` as lines of at most `width`, cut after a comma where one fits, else hard."""
+    lines: list[str] = []
+    while len(text) > width:
+        cut = text.rfind(", ", 0, width)
+        end = cut + 1 if cut > 0 else width
+        lines.append(text[:end])
+        text = text[end:].lstrip()
+    return [*lines, text] if text else lines
+
+
+def _format_wrapped(fmt: FormattingOptions, name: str, cells: dict[ColumnSettings, str]) -> str:
+    """One row; an Output Shape cell wider than the column goes on continuation lines, other cells blank there."""
+    cell = cells.get(ColumnSettings.OUTPUT_SIZE, "")
+    if len(cell) <= fmt.col_width or ColumnSettings.OUTPUT_SIZE not in fmt.col_names:
+        return fmt.format_row(name, cells)
+    first, *rest = _wrap_shapes(cell, fmt.col_width)
+    out = fmt.format_row(name, {**cells, ColumnSettings.OUTPUT_SIZE: first})
+    for line in rest:
+        out += fmt.format_row("", {ColumnSettings.OUTPUT_SIZE: line})
+    return out
+
+
 def row_cells(
     info: LayerInfo, reached_max_depth: bool, total_params: int, all_outputs: bool = False
 ) -> dict[ColumnSettings, str]:
@@ -57,7 +95,10 @@ def layers_to_str(summary_list: list[LayerInfo], fmt: FormattingOptions, total_p
         reached = info.depth == fmt.max_depth
         name = fmt.get_start_str(info.depth) + info.get_layer_name(fmt.show_var_name, fmt.show_depth)
         all_outputs = OutputRowSettings.ALL_OUTPUT_SHAPES in fmt.row_settings
-        parts.append(fmt.format_row(name, row_cells(info, reached, total_params, all_outputs)))
+        cells = row_cells(info, reached, total_params, all_outputs)
+        # Only a list of shapes wraps: a single shape is torchinfo's cell, as wide as it is.
+        many = all_outputs and len(getattr(info, "output_shapes", None) or ()) > 1
+        parts.append(_format_wrapped(fmt, name, cells) if many else fmt.format_row(name, cells))
         if fmt.is_verbose:
             prefix = fmt.get_start_str(info.depth + 1)
             for inner_name, inner in info.inner_layers.items():
