@@ -107,6 +107,14 @@ class HeaviestLayer:
     num_params: int
     share: float
     advice: str | None
+    # Where the table shows it: "1-8" of the row "Linear: 1-8" (depth, then index at that depth).
+    depth_index: str = ""
+
+    @property
+    def row_name(self) -> str:
+        """The layer as the table's row names it, with its qualified name: "Linear: 1-8 ('7')"."""
+        row = f"{self.class_name}: {self.depth_index}" if self.depth_index else self.class_name
+        return f"{row} ({self.name!r})" if self.name else row
 
 
 @dataclass
@@ -160,6 +168,7 @@ def heaviest_layer(rows: list[Any], total_params: int, model: Any) -> HeaviestLa
         num_params=int(top.num_params),
         share=share,
         advice=advice,
+        depth_index=f"{top.depth}-{top.depth_index}" if top.depth_index is not None else str(top.depth),
     )
 
 
@@ -255,7 +264,7 @@ def findings(result: ReferenceResult) -> list[Finding]:
         )
     if result.heaviest is not None:
         h = result.heaviest
-        what = f"{h.class_name} {h.name!r}" + (f" ({h.detail})" if h.detail else "")
+        what = h.row_name + (f" ({h.detail})" if h.detail else "")
         out.append(
             Finding(
                 check="reference-heaviest-layer",
