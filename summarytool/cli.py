@@ -29,12 +29,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """parser.parse_args(argv), but an unknown option after COMMAND is reported with COMMAND's usage.
+
+    argparse hands a sub-command's unknown options up to the top-level parser, whose error would show
+    `usage: summarytool [-h] [--debug] COMMAND ...` for `summarytool env --lock X`.
+    """
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        commands = next((a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction)), {})
+        owner = commands.get(getattr(args, "command", None) or "", parser)
+        owner.error(f"unrecognized arguments: {' '.join(extras)}")
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; its exit code. Errors are a message, their traceback only with --debug."""
     from summarytool.commands.summary_cmd import DEBUG, report_error
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv)
     if getattr(args, "func", None) is None:
         parser.print_help(sys.stderr)
         return 2

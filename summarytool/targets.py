@@ -62,11 +62,12 @@ class Target:
     called: bool = False
 
 
-def _literal(node: ast.expr, text: str) -> Any:
+def _literal(node: ast.expr, source: str, text: str) -> Any:
+    """The value of one argument node of `source` (the parsed `_(...)`); errors quote TARGET `text`."""
     try:
         return ast.literal_eval(node)
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        shown = ast.get_source_segment(text, node) or ast.dump(node)
+        shown = ast.get_source_segment(source, node) or ast.dump(node)
         raise TargetError(
             f"argument {shown!r} in {text!r} is not a literal",
             "only numbers, strings, lists, tuples, dicts, sets, True/False/None are allowed, e.g. Net(num_classes=10)",
@@ -75,7 +76,7 @@ def _literal(node: ast.expr, text: str) -> Any:
 
 def parse_call(text: str, call: str) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """The positional and keyword arguments of `(...)`, each read with ast.literal_eval."""
-    source = f"_{call}"
+    source = f"_{call}"  # parsed as a call of a stand-in name: NAME may be dotted (Outer.Inner)
     try:
         tree = ast.parse(source, mode="eval")
     except SyntaxError:
@@ -93,12 +94,12 @@ def parse_call(text: str, call: str) -> tuple[tuple[Any, ...], dict[str, Any]]:
     for arg in node.args:
         if isinstance(arg, ast.Starred):
             raise TargetError(f"*args in {text!r} is not supported", "spell the arguments out one by one")
-        args.append(_literal(arg, source))
+        args.append(_literal(arg, source, text))
     kwargs = {}
     for kw in node.keywords:
         if kw.arg is None:
             raise TargetError(f"**kwargs in {text!r} is not supported", "spell the keyword arguments out")
-        kwargs[kw.arg] = _literal(kw.value, source)
+        kwargs[kw.arg] = _literal(kw.value, source, text)
     return tuple(args), kwargs
 
 
