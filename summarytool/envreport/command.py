@@ -110,6 +110,11 @@ def to_dict(env: collect.Environment, result: drift.Drift | None, exit_code: int
     }
 
 
+def _one_line(text: str, limit: int = 500) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
 def run(args: argparse.Namespace) -> int:
     """Print the environment (and its drift); exit 1 only for drift under --strict, 2 for a bad lock."""
     lock = None
@@ -117,7 +122,18 @@ def run(args: argparse.Namespace) -> int:
         try:
             lock = lockfile.parse(args.against)
         except lockfile.LockFileError as exc:
-            print(f"summarytool env: {exc}", file=sys.stderr)
+            print(f"summarytool env: {_one_line(str(exc))}", file=sys.stderr)
+            return EXIT_USAGE
+        except (
+            RecursionError,
+            MemoryError,
+            ValueError,
+        ) as exc:  # the parser's bounds should stop these first
+            print(
+                f"summarytool env: cannot read the lock file {args.against!r}: "
+                f"{_one_line(str(exc) or type(exc).__name__)}",
+                file=sys.stderr,
+            )
             return EXIT_USAGE
     elif args.strict:
         print(

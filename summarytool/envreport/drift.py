@@ -11,6 +11,10 @@ from summarytool.envreport.names import normalize
 # Present but unlocked, these are no drift: pip-compile leaves pip/setuptools/wheel out of locks by default
 # ("unsafe" packages), and summarytool itself is installed from its source tree after the lock.
 DEFAULT_IGNORED = ("pip", "setuptools", "wheel", "summarytool")
+# Longer strings are compared as text: packaging turns each number in a version into an int, and
+# Python refuses ints of more than 4,300 digits (a ValueError, not InvalidVersion).
+_MAX_VERSION_CHARS = 256
+_MAX_SPECIFIER_CHARS = 2000
 
 
 @dataclass(frozen=True)
@@ -51,9 +55,11 @@ def same_version(locked: str, installed: str) -> bool:
         from packaging.version import InvalidVersion, Version
     except ImportError:
         return locked.strip().lower().lstrip("v") == installed.strip().lower().lstrip("v")
+    if max(len(locked), len(installed)) > _MAX_VERSION_CHARS:
+        return locked.strip() == installed.strip()
     try:
         return Version(locked) == Version(installed)
-    except InvalidVersion:
+    except (InvalidVersion, ValueError):  # ValueError: a number too long for int()
         return locked.strip() == installed.strip()
 
 
@@ -64,9 +70,11 @@ def _satisfies(specifier: str, installed: str) -> bool | None:
         from packaging.version import InvalidVersion, Version
     except ImportError:
         return None
+    if len(specifier) > _MAX_SPECIFIER_CHARS or len(installed) > _MAX_VERSION_CHARS:
+        return None
     try:
         return Version(installed) in SpecifierSet(specifier, prereleases=True)
-    except (InvalidSpecifier, InvalidVersion):
+    except (InvalidSpecifier, InvalidVersion, ValueError, RecursionError):
         return None
 
 
