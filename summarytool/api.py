@@ -15,8 +15,17 @@ from torch import nn
 
 from summarytool.analysis.hierarchy import insert_missing_ancestors, link_rows
 from summarytool.analysis.module_facts import ModuleFacts
+from summarytool.analysis.params import is_lazy
 from summarytool.capture.device_kernels import kernel_choices
-from summarytool.capture.dry_run import meta_copy, needs_copy, symbolic_fake_mode, to_meta
+from summarytool.capture.dry_run import (
+    MetaKernelGaps,
+    is_meta_pass,
+    meta_copy,
+    needs_copy,
+    needs_cpu_lengths,
+    symbolic_fake_mode,
+    to_meta,
+)
 from summarytool.capture.guard import ModelStateGuard, preserved_rng
 from summarytool.capture.hooks import CallRecorder, is_scripted, new_row, static_rows
 from summarytool.capture.measured import (
@@ -113,7 +122,6 @@ def summary(
     _validate(input_data, input_size, columns, col_width, verbose, depth)
     check_dtypes(dtypes)
     check_batch_dim(batch_dim, normalize_input_size(input_size) if input_size is not None else ())
-    _refuse_meta_weights_on_a_real_device(model, device, input_size)
     requested_device = device
     optimizer = _parse_train_step(train_step, columns, has_input)
     if measure_memory and not has_input:
@@ -122,14 +130,22 @@ def summary(
     dry_run = has_input and (
         optimizer is not None or (device is not None and torch.device(device).type == "meta")
     )
-    if not dry_run:
-        _refuse_cuda_without_cuda(device)
+    if not dry_run:  # (an estimate runs on meta copies: it may name a device it cannot run on)
+        if not measure_memory:  # (the measurement says it in its own words)
+            _refuse_cuda_without_cuda(device)
+        _refuse_meta_weights_on_a_real_device(model, device, input_size)
     # The cyclic collector stays on: a forward pass that makes reference cycles must free them as it
     # would without summarytool (pausing it doubled the peak memory of such a pass).
     # Inside torch.inference_mode() every tensor made would be an inference tensor (no version
     # counter, no autograd): the summary's own copies and training steps are made outside it.
     with preserved_rng(), torch.inference_mode(False):
-        if dry_run and (optimizer is not None or needs_copy(model)):
+        if optimizer is not None and is_scripted(model):
+            raise ValueError(
+                "A training-step estimate follows the forward pass module by module, and a TorchScript "
+                "module runs without module hooks. Estimate the module before torch.jit.script()."
+            )
+        if dry_run and (optimizer is not None or needs_copy(model)) and not is_scripted(model):
+            # (A ScriptModule cannot be copied this way; it gets no pass on meta, only its parameters.)
             # The caller's model is never touched: a training step would leave gradients even on a
             # model that is already on meta.
             model = meta_copy(model)
@@ -170,7 +186,8 @@ def summary(
 
         formatting = FormattingOptions(depth, verbose, columns, col_width, rows_cfg)
         # The model goes where generated inputs are (and comes back afterwards); input_data is never moved.
-        run_on = target if input_size is not None and device is not None else None
+        # (A meta copy is on meta already, but for its 0-d tensors, which stay real on purpose.)
+        run_on = target if input_size is not None and device is not None and model is user_model else None
         count_flops = dry_run or bool(FLOP_COLUMNS & set(columns))
         args = (
             model,
@@ -190,15 +207,21 @@ def summary(
             try:
                 capture = _collect_rows(*args)
             except SummaryError as exc:
-                if not (dry_run and optimizer is None and _is_data_dependent_on_meta(exc.__cause__ or exc)):
+                if dry_run and input_data is not None and needs_cpu_lengths(exc.__cause__ or exc):
+                    # Packed-sequence lengths must be values on the CPU: keep them real and run again.
+                    x = to_meta(user_x, keep_lengths=True)
+                    args = (*args[:2], x, *args[3:])
+                    capture = _collect_rows(*args)
+                elif not (dry_run and _is_data_dependent_on_meta(exc.__cause__ or exc)):
                     raise
-                # Data-dependent ops (nonzero, boolean masks) cannot run on meta tensors; fake tensors
-                # can, with symbolic sizes (u0, u1, ...) where the data would decide.
-                try:
-                    with symbolic_fake_mode():
-                        capture = _collect_rows(*args)
-                except SummaryError:
-                    raise exc from exc.__cause__  # the meta error says what to do instead
+                else:
+                    # Data-dependent ops (nonzero, boolean masks) cannot run on meta tensors; fake
+                    # tensors can, with symbolic sizes (u0, u1, ...) where the data would decide.
+                    try:
+                        with symbolic_fake_mode():
+                            capture = _collect_rows(*args)
+                    except SummaryError:
+                        raise exc from exc.__cause__  # the meta error says what to do instead
         except SummaryError as exc:
             hint = _missing_batch_hint(model, input_size) if batch_dim is None else None
             if hint is not None:
@@ -430,7 +453,8 @@ def _collect_rows(
     measured: dict[str, Any] = {}
     run = (model, x, kwargs, mode, device, recorder, counter)
     if x is None or is_scripted(model):
-        if x is not None:
+        # A ScriptModule runs (for measured memory) unless this is a dry run: it has no meta copy.
+        if x is not None and not all(t.device.type == "meta" for t in iter_tensors(x)):
             _run_forward(*run, None, step, probe, measured)
         rows = static_rows(registry, facts)
     else:
@@ -462,7 +486,8 @@ class _TrainStep:
         self.report: MemoryReport | None = None
 
     def start(self, model: nn.Module, x: Any, kwargs: dict[str, Any]) -> None:
-        state = [*model.parameters(), *model.buffers()]
+        # (A lazy module's parameters have no storage until its first call makes them.)
+        state = [t for t in (*model.parameters(), *model.buffers()) if not is_lazy(t)]
         self.tracker.add_existing([*state, *iter_tensors(x), *iter_tensors(kwargs)])
         self.tracker.exclude_from_activations(state)
 
@@ -501,7 +526,8 @@ def _run_forward(
     try:
         # A training step writes the parameters of its meta copy: that is not the caller's model.
         guard = ModelStateGuard(model, device, recorder.registry.modules, warn_writes=step is None)
-        with guard, grad_mode:
+        # (Meta-kernel gaps are bridged for the backward pass and optimizer step too.)
+        with guard, grad_mode, MetaKernelGaps() if is_meta_pass(x) else contextlib.nullcontext():
             if mode != Mode.SAME:
                 guard.apply_mode(mode == Mode.TRAIN)
             if step is not None:

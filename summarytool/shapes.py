@@ -38,7 +38,7 @@ def tensor_shape(t: torch.Tensor) -> list[int]:
     torch's TransformerEncoder fast path (eval mode with a padding mask) passes nested tensors
     between its layers; ``.shape`` raises on them.
     """
-    if t.is_nested:
+    if t.is_nested and t.layout == torch.strided:  # (a jagged-layout one has a shape, symbolic inside)
         sizes = t._nested_tensor_size()
         if sizes.numel() == 0:
             return [t.size(0)]

@@ -219,7 +219,9 @@ def test_all_output_shapes_row_setting() -> None:
     lstm = stats.summary_list[1]
     assert lstm.output_size == [5, 2, 4]  # the torchinfo column value is unchanged
     assert lstm.output_shapes == [[5, 2, 4], [2, 2, 4], [2, 2, 4]]
-    assert "[5, 2, 4], [2, 2, 4], [2, 2, 4]" in str(stats)
+    # Wider than the column: the cell wraps between shapes onto a continuation line.
+    assert "├─LSTM: 1-1                              [5, 2, 4], [2, 2, 4],     304\n" in str(stats)
+    assert "\n" + " " * 41 + "[2, 2, 4]\n" in str(stats)
     plain = str(summary(Recurrent(), (5, 2, 3), verbose=0))
     assert "[2, 2, 4]" not in plain
 

@@ -55,7 +55,8 @@ def effective_count(module: nn.Module, name: str, param: torch.Tensor) -> tuple[
         mask = _lookup(module, f"{base}_mask")
         if isinstance(mask, torch.Tensor):
             if mask.device.type == "meta" or _is_fake(mask):
-                return mask.numel(), base
+                # A dry run's copy carries the count of the real mask it stands for (see dry_run).
+                return getattr(mask, "live_count", mask.numel()), base
             return int(torch.count_nonzero(mask)), base
     return param.numel(), name
 

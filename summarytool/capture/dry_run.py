@@ -12,9 +12,11 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_map
 
 from summarytool.analysis.params import is_lazy
-from summarytool.inputs import move_to
+from summarytool.inputs import map_tensors, move_to
 
 META = torch.device("meta")
 
@@ -33,7 +35,16 @@ def meta_copy(model: nn.Module) -> nn.Module:
         "Build the model on the meta device instead (`with torch.device('meta'): model = Model(...)`) "
         "and pass that to summary(..., device='meta')."
     )
-    return _copy_with(model, lambda t: torch.empty_like(t, device=META), "a dry run", advice)
+    return _copy_with(model, _meta_like, "a dry run", advice, META)
+
+
+def _meta_like(t: torch.Tensor) -> torch.Tensor:
+    # A 0-d tensor stays real (a copy on its own device): torch mixes 0-d CPU tensors with tensors
+    # on any device, and code reads them as numbers (BatchNorm with momentum=None divides by
+    # num_batches_tracked.item()). Everything else becomes meta: no data is copied.
+    if t.ndim == 0 and t.device.type != "meta":
+        return t.detach().clone()
+    return torch.empty_like(t, device=META)
 
 
 def device_copy(model: nn.Module, device: torch.device) -> nn.Module:
@@ -50,23 +61,36 @@ def device_copy(model: nn.Module, device: torch.device) -> nn.Module:
         "A measured training step runs on a copy: make the module deep-copyable, or measure the forward "
         "pass alone (measure_memory=True without train_step runs on the model itself)."
     )
-    return _copy_with(model, make, f"measuring memory on {device}", advice)
+    return _copy_with(model, make, f"measuring memory on {device}", advice, device)
 
 
-def _copy_with(model: nn.Module, make: Any, purpose: str, advice: str) -> nn.Module:
-    """A deep copy whose parameters and buffers are `make(tensor)` (shared ones stay shared)."""
+def _copy_with(model: nn.Module, make: Any, purpose: str, advice: str, device: torch.device) -> nn.Module:
+    """A deep copy whose tensors are `make(tensor)` (shared ones stay shared).
+
+    Parameters, buffers and plain tensor attributes (a pruned module's computed ``weight``, the old
+    ``weight_norm``'s, a mask kept as an attribute) are all replaced, so no real data is copied
+    for a dry run and no tensor is left behind on another device. A lazy module's uninitialised
+    parameters are made anew on `device`, where its first call materialises them.
+    """
     memo: dict[int, Any] = {}
     for module in model.modules():
         for p in module._parameters.values():
             if p is None or id(p) in memo:
                 continue
             if is_lazy(p):
-                memo[id(p)] = copy.copy(p)
+                memo[id(p)] = type(p)(requires_grad=p.requires_grad, device=device, dtype=p.dtype)
                 continue
             memo[id(p)] = nn.Parameter(make(p), requires_grad=p.requires_grad)
-        for b in module._buffers.values():
-            if b is not None and id(b) not in memo:
-                memo[id(b)] = make(b)
+        for name, b in module._buffers.items():
+            if b is None or id(b) in memo:
+                continue
+            memo[id(b)] = type(b)(device=device, dtype=b.dtype) if is_lazy(b) else make(b)
+            if name.endswith("_mask") and b.device.type != "meta" and memo[id(b)].device.type == "meta":
+                # A pruning mask on meta has no ones to count: keep the real count beside it.
+                memo[id(b)].live_count = int(torch.count_nonzero(b))
+        for value in module.__dict__.values():
+            if isinstance(value, torch.Tensor) and id(value) not in memo:
+                memo[id(value)] = make(value.detach())
     try:
         return copy.deepcopy(model, memo)
     except torch.OutOfMemoryError:
@@ -77,9 +101,27 @@ def _copy_with(model: nn.Module, make: Any, purpose: str, advice: str) -> nn.Mod
         ) from exc
 
 
-def to_meta(x: Any) -> Any:
-    """Inputs for a dry run: every tensor in a nested structure as a meta tensor of the same shape."""
-    return move_to(x, META)
+def to_meta(x: Any, keep_lengths: bool = False) -> Any:
+    """Inputs for a dry run: every tensor in a nested structure as a meta tensor of the same shape.
+
+    With `keep_lengths`, 1-d integer CPU tensors stay real: ``pack_padded_sequence`` needs its
+    lengths as values on the CPU (the retry when a dry run fails for that reason).
+    """
+    if not keep_lengths:
+        return move_to(x, META)
+
+    def convert(t: torch.Tensor) -> torch.Tensor:
+        if t.ndim == 1 and t.device.type == "cpu" and not t.is_floating_point() and not t.is_complex():
+            return t
+        return t.to(META)
+
+    return map_tensors(x, convert)
+
+
+def needs_cpu_lengths(exc: BaseException) -> bool:
+    """The dry run failed because packed-sequence lengths were moved to meta."""
+    text = str(exc)
+    return "lengths" in text and "CPU int64" in text
 
 
 def symbolic_fake_mode() -> Any:
@@ -93,3 +135,44 @@ def symbolic_fake_mode() -> Any:
 def is_concrete(shape: list[Any]) -> bool:
     """True when every size is a plain int (not a symbol from a data-dependent op or a jagged size)."""
     return all(type(v) is int for v in shape)
+
+
+class MetaKernelGaps(TorchDispatchMode):
+    """Ops whose meta kernels refuse inputs their real kernels take: run them on stand-ins.
+
+    torch's meta kernel for ``_grouped_mm`` (Mixtral-style mixture-of-experts layers) wants bf16 or
+    fp16, while the CPU kernel takes fp32; on meta (or fake) tensors the cast costs nothing, and
+    the output gets the caller's dtype back. Entered outside the FLOP counter, which so sees the
+    op as the model called it.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._grouped_mm = getattr(getattr(torch.ops.aten, "_grouped_mm", None), "default", None)
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+        kwargs = kwargs or {}
+        if func is self._grouped_mm and func is not None and _has_meta_fp32(args):
+            out = func(*tree_map(_to_bf16, args), **tree_map(_to_bf16, kwargs))
+            return out.to(torch.float32)
+        return func(*args, **kwargs)
+
+
+def _has_meta_fp32(args: tuple) -> bool:
+    return any(
+        isinstance(a, torch.Tensor) and a.dtype == torch.float32 and a.device.type == "meta" for a in args
+    )
+
+
+def _to_bf16(value: Any) -> Any:
+    if isinstance(value, torch.Tensor) and value.dtype == torch.float32:
+        return value.to(torch.bfloat16)
+    return value
+
+
+def is_meta_pass(x: Any) -> bool:
+    """True when the pass's inputs are all on meta (a dry run), so meta-kernel gaps apply."""
+    from summarytool.inputs import iter_tensors
+
+    tensors = iter_tensors(x)
+    return bool(tensors) and all(t.device.type == "meta" for t in tensors)

@@ -1,0 +1,184 @@
+"""Dry runs and training-step estimates on the models that used to break them (issue 16).
+
+Each case: the dry run (device="meta") prints the same table as the CPU summary, and the
+training-step estimate runs. Models are written here or built from tiny Hugging Face configs.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+from torch import nn
+from torch.nn.utils import prune
+from torch.nn.utils.rnn import pack_padded_sequence
+
+from summarytool import summary
+from summarytool.capture.dry_run import meta_copy
+
+
+def _pruned() -> nn.Module:
+    model = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 2))
+    prune.l1_unstructured(model[0], "weight", 0.5)
+    return model
+
+
+def _old_weight_norm() -> nn.Module:
+    model = nn.Sequential(nn.Linear(8, 8), nn.Linear(8, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # deprecated in favour of parametrizations, still common
+        nn.utils.weight_norm(model[0])
+    return model
+
+
+class PlainAttribute(nn.Module):
+    """A tensor kept as a plain attribute (not a buffer)."""
+
+    def __init__(self, size: int = 8) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+        self.scale = torch.ones(size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x) * self.scale[:8]
+
+
+class Packed(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(8, 4, batch_first=True)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        out, _ = self.lstm(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False))
+        return out.data
+
+
+CASES = {
+    "pruned": (_pruned, {"input_size": (2, 8)}),
+    "old_weight_norm": (_old_weight_norm, {"input_size": (2, 8)}),
+    "lazy": (lambda: nn.Sequential(nn.LazyLinear(8), nn.ReLU(), nn.Linear(8, 2)), {"input_size": (2, 8)}),
+    "batchnorm_momentum_none_train": (
+        lambda: nn.Sequential(nn.Linear(8, 8), nn.BatchNorm1d(8, momentum=None)),
+        {"input_size": (2, 8), "mode": "train"},
+    ),
+    "plain_tensor_attribute": (PlainAttribute, {"input_size": (2, 8)}),
+    "packed_sequence": (Packed, {"input_data": [torch.randn(2, 5, 8), torch.tensor([5, 3])]}),
+}
+
+
+def _table(stats: object) -> str:
+    return str(stats).split("Total params")[0]
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_dry_run_gives_the_cpu_table(name: str) -> None:
+    factory, kwargs = CASES[name]
+    cpu = summary(factory(), **kwargs, verbose=0)
+    meta = summary(factory(), **kwargs, device="meta", verbose=0)
+    assert _table(meta) == _table(cpu)
+    assert meta.total_params == cpu.total_params
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_training_step_estimate_runs(name: str) -> None:
+    factory, kwargs = CASES[name]
+    stats = summary(factory(), **kwargs, train_step=True, verbose=0)
+    trainable = sum(p.numel() * p.element_size() for p in factory().parameters() if not _lazy(p))
+    assert stats.memory.peak_bytes > 0
+    if name != "lazy":
+        assert stats.memory.parameters >= trainable
+
+
+def _lazy(p: torch.Tensor) -> bool:
+    return isinstance(p, nn.parameter.UninitializedParameter)
+
+
+def test_a_lazy_models_estimate_equals_its_eager_twins() -> None:
+    lazy = summary(
+        nn.Sequential(nn.LazyLinear(8), nn.Linear(8, 2)), input_size=(2, 8), train_step=True, verbose=0
+    )
+    eager = summary(
+        nn.Sequential(nn.Linear(8, 8), nn.Linear(8, 2)), input_size=(2, 8), train_step=True, verbose=0
+    )
+    assert lazy.memory == eager.memory
+
+
+def test_a_big_plain_tensor_attribute_is_not_copied_for_real() -> None:
+    model = PlainAttribute(size=1_000_000)
+    copy = meta_copy(model)
+    assert copy.scale.device.type == "meta" and copy.fc.weight.device.type == "meta"
+    assert model.scale.device.type == "cpu"  # the caller's model is untouched
+
+
+def test_scalar_buffers_stay_real_in_the_copy_and_the_caller_keeps_its_own() -> None:
+    model = nn.BatchNorm1d(4, momentum=None).train()
+    copy = meta_copy(model)
+    assert copy.num_batches_tracked.device.type == "cpu" and copy.running_mean.device.type == "meta"
+    summary(model, input_size=(2, 4), device="meta", mode="train", verbose=0)
+    assert int(model.num_batches_tracked) == 0
+
+
+def test_scriptmodule_dry_run_lists_its_parameters_and_estimate_says_why_not() -> None:
+    scripted = torch.jit.script(nn.Sequential(nn.Linear(8, 8), nn.ReLU()))
+    meta = summary(scripted, input_size=(2, 8), device="meta", verbose=0)
+    assert meta.total_params == 72
+    with pytest.raises(ValueError, match="before torch.jit.script"):
+        summary(scripted, input_size=(2, 8), train_step=True, verbose=0)
+
+
+transformers = pytest.importorskip("transformers")
+
+
+def _hf(name: str) -> nn.Module:
+    t = transformers
+    small = {"vocab_size": 100}
+    if name == "bert":
+        return t.BertModel(
+            t.BertConfig(
+                **small, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32
+            )
+        )
+    if name == "gpt2":
+        return t.GPT2LMHeadModel(
+            t.GPT2Config(**small, n_embd=16, n_layer=1, n_head=2, bos_token_id=0, eos_token_id=0)
+        )
+    if name == "llama":
+        return t.LlamaForCausalLM(
+            t.LlamaConfig(
+                **small,
+                hidden_size=16,
+                intermediate_size=32,
+                num_hidden_layers=1,
+                num_attention_heads=2,
+                num_key_value_heads=1,
+            )
+        )
+    if name == "distilbert":
+        return t.DistilBertModel(t.DistilBertConfig(**small, dim=16, n_layers=1, n_heads=2, hidden_dim=32))
+    if name == "mixtral":
+        return t.MixtralForCausalLM(
+            t.MixtralConfig(
+                **small,
+                hidden_size=16,
+                intermediate_size=32,
+                num_hidden_layers=1,
+                num_attention_heads=2,
+                num_key_value_heads=1,
+                num_local_experts=4,
+                num_experts_per_tok=2,
+            )
+        )
+    raise KeyError(name)
+
+
+@pytest.mark.parametrize("name", ["bert", "gpt2", "llama", "distilbert", "mixtral"])
+def test_hugging_face_models_whose_mask_code_reads_values(name: str) -> None:
+    """Their attention-mask code calls .item(); the estimate falls back to fake tensors, as the dry run does.
+    Mixtral's fp32 _grouped_mm has no meta kernel for fp32: it runs on bf16 stand-ins."""
+    data = {"input_ids": torch.randint(0, 100, (2, 6)), "attention_mask": torch.ones(2, 6, dtype=torch.long)}
+    cpu = summary(_hf(name).eval(), input_data=data, verbose=0)
+    meta = summary(_hf(name).eval(), input_data=data, device="meta", verbose=0)
+    assert _table(meta) == _table(cpu)
+    stats = summary(_hf(name).eval(), input_data=data, train_step=True, verbose=0)
+    assert stats.memory.parameters == sum(p.numel() * 4 for p in _hf(name).parameters())
