@@ -230,10 +230,6 @@ def test_cli_modules_import_no_torch_for_help_and_usage_errors() -> None:
     assert proc.returncode == 0 and "no torch" in proc.stdout, proc.stderr[-3000:]
 
 
-@pytest.mark.xfail(
-    reason="summarytool/__init__.py imports summarytool.api (torch) eagerly; needs PEP 562 lazy exports there",
-    strict=False,
-)
 def test_help_imports_no_torch() -> None:
     proc = _run("")
     assert proc.returncode == 0 and "no torch" in proc.stdout, proc.stderr[-3000:]
