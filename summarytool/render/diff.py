@@ -278,13 +278,11 @@ def _rows_text(n: int) -> str:
     return "1 row" if n == 1 else f"{n} rows"
 
 
-def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|")
-
-
 def diff_to_markdown(diff: Mapping[str, Any], name_a: str = "A", name_b: str = "B") -> str:
-    """The diff as Markdown, for a pull-request comment."""
-    out = [f"**summarytool diff** `{name_a}` → `{name_b}`", ""]
+    """The diff as Markdown, for a pull-request comment (every name and file name shown as text)."""
+    from summarytool.render.markdown import code_span, escape_text
+
+    out = [f"**summarytool diff** {code_span(name_a)} → {code_span(name_b)}", ""]
     if not has_changes(diff):
         return "\n".join([*out, "No differences: every row and total is the same."]) + "\n"
     if diff["changed"]:
@@ -292,13 +290,14 @@ def diff_to_markdown(diff: Mapping[str, Any], name_a: str = "A", name_b: str = "
         out += [
             "| " + " | ".join(table[0]) + " |",
             "| --- | --- | ---: | ---: | ---: |",
-            *("| " + " | ".join(_md_escape(c) for c in r) + " |" for r in table[1:]),
+            *("| " + " | ".join(escape_text(c) for c in r) + " |" for r in table[1:]),
             "",
         ]
     for title, sign, key in (("Added", "+", "added"), ("Removed", "−", "removed")):
         for r in diff[key]:
             out.append(
-                f"- {title}: {sign} `{r['name']}` ({r['class_name']}, {r['params']:,} params, {_rows_text(r['rows'])})"
+                f"- {title}: {sign} {code_span(r['name'])} ({escape_text(r['class_name'])}, "
+                f"{_fmt(r['params'])} params, {_rows_text(r['rows'])})"
             )
     if diff["added"] or diff["removed"]:
         out.append("")

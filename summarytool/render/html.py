@@ -79,6 +79,28 @@ _PAGE = """<!DOCTYPE html>
 """
 
 
+def _checked_id(element_id: Any) -> str:
+    """`element_id` when it is a plain HTML id (a letter, then letters, digits, '_', ':', '.', '-').
+
+    It lands in attributes and in CSS selectors, so anything else is refused rather than escaped.
+    """
+    ok = (
+        isinstance(element_id, str)
+        and element_id.isascii()
+        and element_id[:1].isalpha()
+        and not element_id.translate(_ID_REST)
+    )
+    if not ok:
+        raise ValueError(
+            f"element_id={element_id!r} is not a plain HTML id: start with a letter, then use only letters, "
+            "digits, '_', ':', '.' and '-' (or leave it out for a random one)"
+        )
+    return element_id
+
+
+_ID_REST = str.maketrans(dict.fromkeys("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_:.-"))
+
+
 def _esc(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
@@ -285,7 +307,8 @@ def to_html(stats: ModelStatistics, element_id: str | None = None, full_page: bo
     `element_id` fixes the id that scopes the CSS (random by default, so several summaries, even
     ones saved in a notebook by an earlier kernel, never share collapse state).
     """
-    element_id = element_id or f"st-{uuid.uuid4().hex[:10]}"
+    element_id = _checked_id(element_id) if element_id else f"st-{uuid.uuid4().hex[:10]}"
+    css_id = element_id.replace(":", "\\:").replace(".", "\\.")  # a selector's ':' and '.' escaped
     rows = visible_rows(stats.summary_list, stats.formatting)
     flops = [_flops_of(r) for r in rows]
     has_flops = any(f is not None for f in flops)
@@ -301,9 +324,7 @@ def to_html(stats: ModelStatistics, element_id: str | None = None, full_page: bo
         for i in range(len(rows))
     ]
     width = 1 + sum(2 if c in ("num_params", "flops") else 1 for c in cols)
-    css = _CSS.format(id=element_id) + "".join(
-        _COLLAPSE_RULE.format(id=element_id, n=n) for n in sorted(parents)
-    )
+    css = _CSS.format(id=css_id) + "".join(_COLLAPSE_RULE.format(id=css_id, n=n) for n in sorted(parents))
     model = rows[0].class_name if rows else "empty model"
     caption = f"{model}: {stats.total_params:,} params"
     if stats.input_size and stats.total_mult_adds:

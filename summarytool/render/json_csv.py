@@ -64,13 +64,37 @@ def row_records(stats: ModelStatistics) -> tuple[list[str], list[dict[str, Any]]
     return fields, [{f: r.get(f) for f in fields} for r in rows]
 
 
+# A cell a spreadsheet would run as a formula (OWASP's CSV-injection rule): one starting with these.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER_CHARS = str.maketrans(dict.fromkeys("0123456789.eE+-"))
+
+
+def _plain_number(text: str) -> bool:
+    """'-5' or '-1.5e3': a number a spreadsheet reads as a number, not a formula."""
+    if text.translate(_NUMBER_CHARS):
+        return False
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _csv_cell(value: Any) -> Any:
-    """Shapes and kernel sizes as compact JSON ("[1, 3, 224, 224]"); None as an empty cell."""
+    """Shapes and kernel sizes as compact JSON ("[1, 3, 224, 224]"); None as an empty cell.
+
+    Text that a spreadsheet would take for a formula (a class name or ModuleDict key such as
+    "=HYPERLINK(...)") gets a leading single quote; numbers, negative ones too, stay numbers. A lone
+    carriage return inside a cell becomes a line feed (the csv module would not quote it).
+    """
     if value is None:
         return ""
-    if isinstance(value, (list, dict)):
-        return json.dumps(value)
-    return value
+    if isinstance(value, bool) or isinstance(value, (int, float)):
+        return value
+    text = json.dumps(value) if isinstance(value, (list, dict)) else str(value)
+    if text.startswith(_FORMULA_START) and not _plain_number(text):
+        text = "'" + text
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def to_csv(stats: ModelStatistics, path: str | os.PathLike[str] | None = None) -> str:

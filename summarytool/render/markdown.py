@@ -23,9 +23,43 @@ _NUMERIC = {
 }
 
 
-def _escape(text: str) -> str:
-    """A cell's text with Markdown table syntax neutralised (pipes, line breaks)."""
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+# What would turn a class name or a ModuleDict key into markup in a CI step summary or a PR comment:
+# HTML (tags, comments, entities: '<', '>' and '&' are written as entities), code spans, emphasis,
+# strikethrough, table cells and links/images (a link needs "](", so only that "]" is escaped; a
+# lone "[2, 16]" stays as it is, as does the "_" inside output_size, which cannot open emphasis).
+_MD_ESCAPES = {c: "\\" + c for c in "\\`*|~"}
+_MD_ESCAPES.update({"<": "&lt;", ">": "&gt;", "&": "&amp;"})
+_MD_TABLE = str.maketrans(_MD_ESCAPES)
+# Line breaks end a table row (Markdown's own, and those str.splitlines() would split at).
+_LINE_BREAKS = str.maketrans(dict.fromkeys("\r\n\v\f\x1c\x1d\x1e\x85\u2028\u2029", " "))
+
+
+def _escape_underscores(text: str) -> str:
+    """'_' escaped unless it sits inside a word (a_b), where it cannot open or close emphasis."""
+    parts = text.split("_")
+    out = [parts[0]]
+    for before, after in zip(parts, parts[1:], strict=False):
+        inside = before[-1:].isalnum() and after[:1].isalnum()
+        out.append("_" if inside else "\\_")
+        out.append(after)
+    return "".join(out)
+
+
+def escape_text(text: str) -> str:
+    """`text` as literal Markdown (one table cell or one line): every character shown as it is."""
+    text = str(text).translate(_LINE_BREAKS).translate(_MD_TABLE).replace("](", "\\](")
+    return _escape_underscores(text) if "_" in text else text
+
+
+def code_span(text: str) -> str:
+    """`text` in backticks, shown as it is inside a table (its pipes escaped, as GFM asks)."""
+    text = str(text).translate(_LINE_BREAKS)
+    if "`" in text or "\\" in text:
+        return escape_text(text)  # a code span cannot hold these literally: plain, escaped text instead
+    return "`" + text.replace("|", "\\|") + "`"
+
+
+_escape = escape_text
 
 
 def _title(col: ColumnSettings) -> str:
@@ -44,18 +78,16 @@ def to_markdown(stats: ModelStatistics) -> str:
     """
     fmt = stats.formatting
     cols = list(fmt.col_names)
-    header = ["Layer", "Name", *(_title(c) for c in cols)]
+    header = ["Layer", "Name", *(_escape(_title(c)) for c in cols)]
     align = ["---", "---", *("---:" if getattr(c, "value", c) in _NUMERIC else "---" for c in cols)]
     lines = [_line(header), _line(align)]
     for info in visible_rows(stats.summary_list, fmt):
         reached = info.depth == fmt.max_depth
         prefix = fmt.get_start_str(info.depth).replace(" ", "\u00a0")
         layer = prefix + info.get_layer_name(fmt.show_var_name, fmt.show_depth)
-        name = f"`{info.qualified_name}`" if info.qualified_name else "(root)"
+        name = code_span(info.qualified_name) if info.qualified_name else "(root)"
         cells = row_cells(info, reached, stats.total_params)
-        lines.append(
-            _line([_escape(layer), _escape(name), *(_escape(str(cells.get(c, "")).strip()) for c in cols)])
-        )
+        lines.append(_line([_escape(layer), name, *(_escape(str(cells.get(c, "")).strip()) for c in cols)]))
     lines += ["", _line(["Total", "Value"]), _line(["---", "---:"])]
-    lines += [_line([_escape(t.label), t.value]) for t in footer(stats)]
+    lines += [_line([_escape(t.label), _escape(t.value)]) for t in footer(stats)]
     return "\n".join(lines) + "\n"
