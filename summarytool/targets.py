@@ -9,7 +9,8 @@ TARGET forms:
 - ``torchvision:resnet50(num_classes=10)``: ``torchvision.models.get_model(name, weights=None, ...)``.
 - ``timm:vit_base_patch16_224``: ``timm.create_model(name, pretrained=False, ...)``.
 - ``hf:path/to/config.json`` (or a folder holding one): transformers ``AutoConfig`` from the local file,
-  then ``AutoModel.from_config`` (random weights), with the Hugging Face hub switched offline.
+  then the class its ``architectures`` field names (else ``AutoModel``; ``--hf-task`` picks a head),
+  random weights, with the Hugging Face hub switched offline.
 """
 
 from __future__ import annotations
@@ -368,7 +369,34 @@ def _library_model(
     return model
 
 
-def _hf(target: Target) -> nn.Module:
+# --hf-task: which head a Hugging Face config is built with (auto: the config's "architectures").
+HF_TASKS: dict[str, str] = {
+    "base": "AutoModel",
+    "causal-lm": "AutoModelForCausalLM",
+    "masked-lm": "AutoModelForMaskedLM",
+    "seq2seq-lm": "AutoModelForSeq2SeqLM",
+    "sequence-classification": "AutoModelForSequenceClassification",
+    "image-classification": "AutoModelForImageClassification",
+}
+
+
+def _hf_builder(transformers: Any, config: Any, task: str, text: str) -> Callable[[], Any]:
+    """How to build `config` for `task`: an Auto class, or (auto) the class its architectures names."""
+    if task == "auto":
+        names = getattr(config, "architectures", None) or []
+        cls = getattr(transformers, names[0], None) if names else None
+        if cls is not None and hasattr(cls, "_from_config"):
+            return lambda: cls._from_config(config)
+        return lambda: transformers.AutoModel.from_config(config)
+    if task not in HF_TASKS:
+        raise TargetError(
+            f"--hf-task {task!r} is not one of auto, {', '.join(HF_TASKS)}", "pick one of those heads"
+        )
+    auto = getattr(transformers, HF_TASKS[task])
+    return lambda: auto.from_config(config)
+
+
+def _hf(target: Target, task: str = "auto") -> nn.Module:
     path = Path(target.name).expanduser()
     if not path.exists():
         raise TargetError(
@@ -377,8 +405,9 @@ def _hf(target: Target) -> nn.Module:
         )
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local config, never a download
     transformers = _optional("transformers", target.text)
+    config = _hf_config(transformers, path, target.name)
     return _library_model(
-        lambda: transformers.AutoModel.from_config(_hf_config(transformers, path, target.name)),
+        _hf_builder(transformers, config, task, target.text),
         failed=(
             f"transformers could not build a model from {target.name!r}:",
             "check the config (model_type, sizes) against the transformers version installed",
@@ -402,15 +431,28 @@ def _hf_config(transformers: Any, path: Path, name: str) -> Any:
     return transformers.AutoConfig.for_model(model_type, **values)
 
 
-def load_target(text: str) -> nn.Module:
-    """The nn.Module a TARGET names (see the module docstring); TargetError says what to fix."""
+def load_target(text: str, on_meta: bool = False, hf_task: str = "auto") -> nn.Module:
+    """The nn.Module a TARGET names (see the module docstring); TargetError says what to fix.
+
+    `on_meta` builds it on the meta device (for a dry run or a training-step estimate): its weights
+    are never allocated, so a 70B config costs megabytes. `hf_task` picks a Hugging Face head.
+    """
+    if not on_meta:
+        return _load(text, hf_task)
+    import torch
+
+    with torch.device("meta"):
+        return _load(text, hf_task)
+
+
+def _load(text: str, hf_task: str) -> nn.Module:
     target = parse_target(text)
     if target.source == "torchvision":
         return _torchvision(target)
     if target.source == "timm":
         return _timm(target)
     if target.source == "hf":
-        return _hf(target)
+        return _hf(target, hf_task)
     if _looks_like_file(target.source):
         module = _load_file(target.source, text)
         where = target.source

@@ -184,6 +184,21 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         help="estimate a training step's peak memory with this optimizer (adam, adamw, sgd)",
     )
     parser.add_argument(
+        "--seq-len",
+        type=int,
+        metavar="N",
+        help="a language model's input instead of --input-size: input_ids and attention_mask of shape "
+        "(--batch, N), and decoder_input_ids for encoder-decoder models",
+    )
+    parser.add_argument("--batch", type=int, default=1, metavar="B", help="the batch of --seq-len (1)")
+    parser.add_argument(
+        "--hf-task",
+        default="auto",
+        metavar="TASK",
+        help="the head an hf: config is built with: auto (the config's architectures, else the base "
+        "model), base, causal-lm, masked-lm, seq2seq-lm, sequence-classification, image-classification",
+    )
+    parser.add_argument(
         "--measure-memory",
         action="store_true",
         help="measure memory on the device (CUDA: torch.cuda.max_memory_allocated; cpu: live tensors): "
@@ -280,24 +295,25 @@ def summary_kwargs(args: argparse.Namespace) -> dict[str, Any]:
                 "give one dtype per --input-size, in the same order, e.g. --dtypes float32,long",
             )
         kwargs["dtypes"] = dtypes
+    has_input = bool(sizes) or getattr(args, "seq_len", None) is not None  # (--seq-len: token inputs)
     if args.columns:
         kwargs["col_names"] = _enum_list(
             args.columns, (ColumnSettings, CostColumns), "--columns", "output_size,num_params"
         )
         needs_input = {c.value for c in INPUT_NEEDED_COLUMNS}
-        if not sizes and needs_input & set(kwargs["col_names"]):
+        if not has_input and needs_input & set(kwargs["col_names"]):
             raise UsageError(
                 f"--columns {args.columns}: {', '.join(sorted(needs_input & set(kwargs['col_names'])))} need a forward pass",
-                "add --input-size (e.g. --input-size 1,3,224,224) or keep only parameter columns",
+                "add --input-size (e.g. --input-size 1,3,224,224) or --seq-len, or keep only parameter columns",
             )
     if args.train_step:
-        if not sizes:
+        if not has_input:
             raise UsageError(
                 "--train-step needs --input-size", "give the input shapes, e.g. --input-size 1,3,224,224"
             )
         kwargs["train_step"] = args.train_step
     if getattr(args, "measure_memory", False):
-        if not sizes:
+        if not has_input:
             raise UsageError(
                 "--measure-memory needs --input-size", "give the input shapes, e.g. --input-size 1,3,224,224"
             )
@@ -380,6 +396,27 @@ def _human(n: float) -> str:
     return f"{n:.1f} PB"
 
 
+def token_inputs(model: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """--seq-len: the keyword inputs of a Hugging Face-style language model, (batch, seq_len) long."""
+    import torch
+
+    if args.input_size:
+        raise UsageError("--seq-len and --input-size both give the input", "use one of them")
+    if args.seq_len < 1 or args.batch < 1 or args.seq_len * args.batch > 2**31:
+        raise UsageError(
+            f"--seq-len {args.seq_len} --batch {args.batch} is not a usable input size",
+            "give positive sizes, e.g. --seq-len 512 --batch 1",
+        )
+    shape = (args.batch, args.seq_len)
+    inputs = {
+        "input_ids": torch.zeros(shape, dtype=torch.long),
+        "attention_mask": torch.ones(shape, dtype=torch.long),
+    }
+    if getattr(getattr(model, "config", None), "is_encoder_decoder", False):
+        inputs["decoder_input_ids"] = torch.zeros(shape, dtype=torch.long)
+    return inputs
+
+
 def input_device(model: Any, args: argparse.Namespace) -> Any:
     """The device the generated inputs are made on (meta for a dry run), as summary() chooses it."""
     import torch
@@ -451,8 +488,12 @@ def summarize_target(target: str, args: argparse.Namespace) -> Any:
     from summarytool.targets import load_target
 
     kwargs = summary_kwargs(args)
+    # A dry run or an estimate never needs the weights: the target is built on meta from the start.
+    on_meta = args.device == "meta" or bool(args.train_step and not getattr(args, "measure_memory", False))
     with contextlib.redirect_stdout(sys.stderr):
-        model = load_target(target)
+        model = load_target(target, on_meta=on_meta, hf_task=getattr(args, "hf_task", "auto"))
+        if getattr(args, "seq_len", None) is not None:
+            kwargs["input_data"] = token_inputs(model, args)
         device = input_device(model, args)
         check_input_memory(kwargs, device, " ".join(f"--input-size {s}" for s in args.input_size))
         try:
