@@ -21,6 +21,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "clear_cached_forward_pass": "summarytool.api",
     "summary": "summarytool.api",
+    "fit": "summarytool.planner",
     "SummaryError": "summarytool.errors",
     "HEADER_TITLES": "summarytool.formatting",
     "FormattingOptions": "summarytool.formatting",
@@ -55,5 +56,6 @@ __all__ = [
     "Units",
     "Verbosity",
     "clear_cached_forward_pass",
+    "fit",
     "summary",
 ]

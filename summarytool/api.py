@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch._subclasses.fake_tensor import unset_fake_temporarily
 
 from summarytool.analysis.hierarchy import insert_missing_ancestors, link_rows
 from summarytool.analysis.module_facts import ModuleFacts
@@ -39,6 +40,15 @@ from summarytool.capture.measured import (
 )
 from summarytool.capture.memory import OPTIMIZERS, AllocationTracker, MemoryReport, finish_step, foreach_on
 from summarytool.capture.ops import FlopCounter
+from summarytool.capture.precision import (
+    autocast,
+    cast_floating,
+    cast_inputs,
+    fake_world,
+    is_mixed,
+    low_dtype,
+    parse_precision,
+)
 from summarytool.capture.registry import ModuleRegistry
 from summarytool.enums import (
     DEFAULT_COLUMN_NAMES,
@@ -61,6 +71,7 @@ from summarytool.inputs import (
     check_dtypes,
     iter_tensors,
     make_inputs,
+    map_tensors,
     move_to,
     normalize_input_size,
     prepare_input_data,
@@ -96,6 +107,7 @@ def summary(
     *,
     train_step: bool | str = False,
     measure_memory: bool = False,
+    precision: str = "fp32",
     **kwargs: Any,
 ) -> ModelStatistics:
     """Summarise `model` like ``torchinfo.summary`` (same arguments, same object, same table).
@@ -110,6 +122,8 @@ def summary(
     footer and, per call, in the ``activation_memory`` column. ``measure_memory=True`` measures on
     the device (CUDA: ``torch.cuda.max_memory_allocated``, resetting its peak statistic; CPU: live
     tensors): the forward pass and, with ``train_step``, a real training step on a copy of the model.
+    ``precision`` is the training step's: ``"fp32"``, pure ``"bf16"``/``"fp16"`` or autocast
+    ``"bf16-mixed"``/``"fp16-mixed"`` (fp32 master weights).
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"summary() needs a torch.nn.Module, got {type(model).__name__}.")
@@ -126,6 +140,13 @@ def summary(
     optimizer = _parse_train_step(train_step, columns, has_input)
     if measure_memory and not has_input:
         raise ValueError("measure_memory needs input_size or input_data: it measures a real forward pass.")
+    precision = parse_precision(precision)
+    if precision != "fp32" and optimizer is None:
+        raise ValueError(
+            f"precision={precision!r} is the training step's: give train_step too (e.g. 'adamw')."
+        )
+    low = low_dtype(precision)
+    mixed = is_mixed(precision)
     user_model, user_kwargs = model, kwargs
     dry_run = has_input and (
         optimizer is not None or (device is not None and torch.device(device).type == "meta")
@@ -138,7 +159,7 @@ def summary(
     # would without summarytool (pausing it doubled the peak memory of such a pass).
     # Inside torch.inference_mode() every tensor made would be an inference tensor (no version
     # counter, no autograd): the summary's own copies and training steps are made outside it.
-    with preserved_rng(), torch.inference_mode(False):
+    with preserved_rng(), torch.inference_mode(False), fake_world(precision):
         if optimizer is not None and is_scripted(model):
             raise ValueError(
                 "A training-step estimate follows the forward pass module by module, and a TorchScript "
@@ -148,7 +169,9 @@ def summary(
             # (A ScriptModule cannot be copied this way; it gets no pass on meta, only its parameters.)
             # The caller's model is never touched: a training step would leave gradients even on a
             # model that is already on meta.
-            model = meta_copy(model)
+            model = meta_copy(model, torch.device("cpu") if mixed else torch.device("meta"))
+            if low is not None and not mixed:
+                cast_floating(model, low)  # pure low precision: weights, gradients, state
         # Measured memory: around the summary's own forward pass, or (with train_step, whose summary
         # pass is a dry run) on a copy of the caller's model on the device; checked before either runs.
         probe: Probe | None = None
@@ -160,7 +183,7 @@ def summary(
             )
             if measure_memory:
                 probe_for(train_on)
-            device = "meta"
+            device = "cpu" if mixed else "meta"  # (mixed: fake CPU tensors, under CPU autocast)
         registry = ModuleRegistry(model, model.__class__.__name__)
         target = _resolve_device(registry.tensors(), device, input_size)
         if measure_memory and optimizer is None and input_size is not None:
@@ -176,13 +199,17 @@ def summary(
             user_x = x
             if measure_memory and optimizer is not None:
                 require_real_inputs(user_x)  # before the estimate runs, not after
-            if dry_run:  # generated inputs and their kwargs are made on meta already
+            if dry_run and mixed:  # fake CPU stand-ins (nothing allocated)
+                x, kwargs = (map_tensors(v, lambda t: torch.empty_like(t, device="cpu")) for v in (x, kwargs))
+            elif dry_run:  # generated inputs and their kwargs are made on meta already
                 x, kwargs = to_meta(x), to_meta(kwargs)
             if measure_memory and optimizer is None:  # input_data is never moved: the pass runs where it is
                 first = next(iter(iter_tensors(x)), None)
                 probe = probe_for(target if first is None else first.device)
         else:
             x, shown_size = None, []
+        if low is not None and not mixed and x is not None:
+            x = cast_inputs(x, low)
 
         formatting = FormattingOptions(depth, verbose, columns, col_width, rows_cfg)
         # The model goes where generated inputs are (and comes back afterwards); input_data is never moved.
@@ -200,7 +227,7 @@ def summary(
             formatting,
             kwargs,
             count_flops,
-            None if optimizer is None else (optimizer, train_on),
+            None if optimizer is None else (optimizer, train_on, precision),
             probe,
         )
         try:
@@ -212,7 +239,7 @@ def summary(
                     x = to_meta(user_x, keep_lengths=True)
                     args = (*args[:2], x, *args[3:])
                     capture = _collect_rows(*args)
-                elif not (dry_run and _is_data_dependent_on_meta(exc.__cause__ or exc)):
+                elif mixed or not (dry_run and _is_data_dependent_on_meta(exc.__cause__ or exc)):
                     raise
                 else:
                     # Data-dependent ops (nonzero, boolean masks) cannot run on meta tensors; fake
@@ -242,9 +269,10 @@ def summary(
             else:
                 fresh_inputs = lambda: copy_to(user_x, train_on)  # noqa: E731
             training = {Mode.TRAIN: True, Mode.EVAL: False}.get(model_mode)
-            measured = measure_train_step(
-                user_model, fresh_inputs, user_kwargs, train_on, training, optimizer
-            )
+            with unset_fake_temporarily():  # a real step, outside a mixed estimate's fake tensors
+                measured = measure_train_step(
+                    user_model, fresh_inputs, user_kwargs, train_on, training, optimizer, precision=precision
+                )
         summary_list, facts = capture.rows, capture.facts
         total_input = None if x is None else total_input_bytes(x)  # None without input, as torchinfo
         totals = facts.stats(model) if facts is not None else None
@@ -438,7 +466,7 @@ def _collect_rows(
     formatting: FormattingOptions,
     kwargs: dict[str, Any],
     count_flops: bool = False,
-    optimizer: tuple[str, torch.device] | None = None,
+    optimizer: tuple[str, torch.device, str] | None = None,
     probe: Probe | None = None,
 ) -> _Capture:
     name = model.__class__.__name__
@@ -478,8 +506,12 @@ class _TrainStep:
     uses them there, and the dropout and attention kernels that device runs.
     """
 
-    def __init__(self, optimizer: str, train_on: torch.device, recorder: CallRecorder) -> None:
+    def __init__(
+        self, optimizer: str, train_on: torch.device, precision: str, recorder: CallRecorder
+    ) -> None:
         self.optimizer = optimizer
+        self.precision = precision
+        self.autocast = autocast(precision)
         self.foreach = foreach_on(train_on)
         self.kernels = kernel_choices(train_on)
         self.tracker = AllocationTracker(recorder.stack)
@@ -493,6 +525,7 @@ class _TrainStep:
 
     def finish(self, model: nn.Module, output: Any) -> None:
         self.report, _ = finish_step(self.tracker, model, output, self.optimizer, self.foreach)
+        self.report.precision = self.precision
 
 
 def _sum_flops_of_rows_that_never_ran(rows: list[LayerInfo]) -> None:
@@ -539,6 +572,7 @@ def _run_forward(
                 step.tracker if step is not None else contextlib.nullcontext(),
                 step.tracker.saved_tensor_hooks() if step is not None else contextlib.nullcontext(),
                 step.kernels if step is not None else contextlib.nullcontext(),
+                step.autocast if step is not None else contextlib.nullcontext(),
                 _measured(probe, model, x, kwargs, measured),
             ):
                 # Our hooks are global; torch warns that they also fire for torch.compile's wrapper,

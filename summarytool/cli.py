@@ -14,6 +14,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "summarytool.envreport.command",
     "summarytool.commands.summary_cmd",
     "summarytool.commands.diff_cmd",
+    "summarytool.commands.fit_cmd",
 )
 
 

@@ -29,12 +29,18 @@ def needs_copy(model: nn.Module) -> bool:
     return False
 
 
-def meta_copy(model: nn.Module) -> nn.Module:
-    """The model's structure with meta tensors in place of its parameters and buffers."""
+def meta_copy(model: nn.Module, device: torch.device = META) -> nn.Module:
+    """The model's structure with meta tensors in place of its parameters and buffers.
+
+    With another `device` (inside a FakeTensorMode: a mixed-precision estimate), empty tensors on
+    that device stand in instead; under the fake mode they allocate nothing either.
+    """
     advice = (
         "Build the model on the meta device instead (`with torch.device('meta'): model = Model(...)`) "
         "and pass that to summary(..., device='meta')."
     )
+    if device != META:
+        return _copy_with(model, lambda t: torch.empty_like(t, device=device), "a dry run", advice, device)
     return _copy_with(model, _meta_like, "a dry run", advice, META)
 
 

@@ -9,6 +9,7 @@ meta), so the caller's parameters, gradients and optimizer are never touched.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,6 +21,7 @@ from torch import nn
 
 from summarytool.capture.dry_run import device_copy
 from summarytool.capture.memory import AllocationTracker, MemoryReport, finish_step
+from summarytool.capture.precision import cast_inputs, is_mixed, low_dtype
 from summarytool.inputs import iter_tensors, map_tensors
 
 
@@ -197,8 +199,12 @@ def measure_train_step(
     training: bool | None,
     optimizer: str,
     probe: Probe | None = None,
+    precision: str = "fp32",
 ) -> MeasuredMemory:
     """A forward pass and then a training step, for real, on a copy of `model` on `device`.
+
+    `precision` as the estimate's: pure low precision casts the copy and the floating inputs; a
+    mixed one runs the step's forward pass under the device's autocast.
 
     The step's peak counts everything the step needs, as the estimate does: the copy's
     parameters and buffers, the inputs (`inputs()` makes the forward's arguments, a list or a
@@ -209,7 +215,9 @@ def measure_train_step(
     try:
         # A training step needs autograd, also when the caller is inside torch.no_grad().
         with torch.enable_grad():
-            return _measure(model, inputs, kwargs, device, training, optimizer, probe or probe_for(device))
+            return _measure(
+                model, inputs, kwargs, device, training, optimizer, probe or probe_for(device), precision
+            )
     except torch.OutOfMemoryError as exc:
         failure = str(exc)
     # Raised here, after the handler: the out-of-memory error's traceback (and with it the copy and
@@ -230,13 +238,18 @@ def _measure(
     training: bool | None,
     optimizer: str,
     probe: Probe,
+    precision: str = "fp32",
 ) -> MeasuredMemory:
+    low = low_dtype(precision)
     with probe:
         start = probe.allocated()
         work = device_copy(model, device)
         if training is not None:
             work.train(training)
         xs, kw = inputs(), copy_to(kwargs, device)
+        if low is not None and not is_mixed(precision):
+            work.to(low)
+            xs, kw = cast_inputs(xs, low), cast_inputs(kw, low)
         # The forward pass as summary() runs it: no autograd.
         before = probe.allocated()
         probe.reset_peak()
@@ -250,7 +263,8 @@ def _measure(
         state = [*work.parameters(), *work.buffers()]
         tracker.add_existing([*state, *iter_tensors(xs), *iter_tensors(kw)])
         tracker.exclude_from_activations(state)
-        with torch.enable_grad(), tracker:
+        mixed = torch.autocast(device.type, dtype=low) if is_mixed(precision) else contextlib.nullcontext()
+        with torch.enable_grad(), tracker, mixed:
             out = _call(work, xs, kw)
         split, _ = finish_step(tracker, work, out, optimizer)
         step_peak = max(0, probe.peak() - start)

@@ -41,6 +41,14 @@ class MemoryReport:
     # measurements are in ModelStatistics.measured_memory.
     measured_peak_bytes: int | None = None
     notes: list[str] = field(default_factory=list)
+    # The peak of the forward and backward passes alone (before the optimizer step), the gradients
+    # alive at that moment, and the optimizer state the step leaves: what a later step, whose state
+    # already exists, and gradient accumulation add up to (see summarytool.fit).
+    forward_peak_bytes: int | None = None
+    forward_backward_peak_bytes: int | None = None
+    forward_backward_gradients: int | None = None
+    persistent_optimizer_state: int | None = None
+    precision: str = "fp32"
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -183,9 +191,14 @@ def finish_step(
     if foreach is None:  # as torch chooses for these parameters
         foreach = bool(params) and foreach_on(params[0].device)
     tracker.categories = categories
+    after_backward: tuple[int, int] | None = None
+    forward_peak = tracker.peak  # the forward pass's own peak (no gradients exist yet)
     with tracker:
         if loss is not None and loss.requires_grad:
             loss.float().sum().backward()
+            grad_keys_now, _ = tracker.peak_categories
+            grads_at_peak = sum(n for k, n in tracker.peak_live.items() if k in grad_keys_now)
+            after_backward = (tracker.peak, grads_at_peak)
             optimizer = make_optimizer(optimizer_name, params, foreach)
             optimizer.step()
         else:
@@ -206,4 +219,13 @@ def finish_step(
         impl = "multi-tensor (foreach)" if foreach else "one tensor at a time"
         notes.append(f"{optimizer_name} updates the parameters {impl}")
     report = MemoryReport(optimizer=optimizer_name, peak_bytes=tracker.peak, notes=notes, **split)
+    if after_backward is not None and optimizer is not None:
+        report.forward_peak_bytes = forward_peak
+        report.forward_backward_peak_bytes, report.forward_backward_gradients = after_backward
+        report.persistent_optimizer_state = sum(
+            v.untyped_storage().nbytes()
+            for values in optimizer.state.values()
+            for v in values.values()
+            if isinstance(v, torch.Tensor) and v.dim() > 0
+        )
     return report, param_keys

@@ -1,0 +1,413 @@
+"""Will it fit? Training-step memory for real setups, and the largest batch (or sequence) that fits.
+
+The estimate of one training step (summary(..., train_step=...), on meta copies) gives the peak of
+the forward and backward passes, the gradients alive then, the optimizer state a step leaves and
+the step's own peak. From those, the memory of a later step of a real setup follows by arithmetic:
+optimizer state already allocated, gradients kept across accumulated micro-batches, and the share
+of parameters, gradients and state one rank holds under DDP, ZeRO-1/2 or FSDP. The planner then
+searches the batch size (or sequence length) with a few dry runs: two to fit a line, then a
+bisection on real estimates around the line's answer.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from summarytool.capture.dry_run import meta_copy
+from summarytool.capture.memory import OPTIMIZERS, MemoryReport
+from summarytool.capture.precision import PRECISIONS, is_mixed, low_dtype
+
+SHARDING = ("none", "ddp", "zero1", "zero2", "fsdp")
+# What the CUDA context, cuBLAS/cuDNN workspaces and the caching allocator's rounding take beyond
+# the tensors: kept out of a GPU's free memory before the search (documented in the README).
+GPU_CONTEXT_BYTES = 1 << 30
+GPU_FRAGMENTATION = 0.05
+_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9}
+_UNITS |= {"t": 10**12, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+@dataclass(frozen=True)
+class TrainingSetup:
+    """How the model is trained; every field changes what one rank holds at the peak."""
+
+    optimizer: str = "adamw"
+    precision: str = "fp32"
+    accumulate: int = 1  # micro-batches per optimizer step (gradients are kept between them)
+    set_to_none: bool = True  # zero_grad(set_to_none=True), torch's default: no gradients in the forward
+    world_size: int = 1
+    shard: str = "none"
+    checkpoint: tuple[str, ...] = ()  # module classes estimated as if wrapped in torch.utils.checkpoint
+    device: str = "cuda"  # where training runs (kernel choices of the estimate)
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}.")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}.")
+        if self.shard not in SHARDING:
+            raise ValueError(f"shard must be one of {', '.join(SHARDING)}, got {self.shard!r}.")
+        for name, value in (("accumulate", self.accumulate), ("world_size", self.world_size)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {value!r}.")
+        if self.shard == "none" and self.world_size > 1:
+            raise ValueError("world_size > 1 needs a shard strategy: ddp, zero1, zero2 or fsdp.")
+
+
+@dataclass
+class StepMemory:
+    """Peak bytes of one rank in a training step of `setup`, and what holds them."""
+
+    peak_bytes: int
+    parameters: int
+    gradients: int
+    optimizer_state: int
+    activations: int  # activations, temporaries and inputs at the peak
+    trainable_bytes: int
+    frozen_bytes: int
+    phase: str  # "forward/backward" or "optimizer step": where the peak is
+    forward_backward_bytes: int = 0  # the peak of each phase (the larger is peak_bytes)
+    optimizer_step_bytes: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class FitResult:
+    """The planner's answer: the largest size whose estimated peak fits `budget_bytes`."""
+
+    search: str  # "batch" or "seq"
+    max_size: int  # 0: not even size 1 fits
+    peak_bytes: int | None  # at max_size
+    next_peak_bytes: int | None  # at max_size + 1
+    budget_bytes: int
+    setup: TrainingSetup
+    split: StepMemory | None
+    probes: dict[int, int] = field(default_factory=dict)  # size -> estimated peak, every dry run made
+    advice: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        key = "max_batch" if self.search == "batch" else "max_seq"
+        return {
+            key: self.max_size,
+            "search": self.search,
+            "peak_bytes": self.peak_bytes,
+            "next_peak_bytes": self.next_peak_bytes,
+            "budget_bytes": self.budget_bytes,
+            "setup": asdict(self.setup),
+            "split": None if self.split is None else asdict(self.split),
+            "probes": {str(k): v for k, v in sorted(self.probes.items())},
+            "advice": self.advice,
+        }
+
+
+# ----- the memory of a setup, from one estimated step ----------------------------------------------
+def step_memory(report: MemoryReport, setup: TrainingSetup, model: nn.Module) -> StepMemory:
+    """What one rank holds at the peak of a later training step of `setup` (pure arithmetic)."""
+    n = setup.world_size
+    params = report.parameters
+    trainable = sum(_nbytes(p) for p in model.parameters() if p.requires_grad)
+    frozen = sum(_nbytes(p) for p in model.parameters() if not p.requires_grad)
+    grads = trainable  # every trainable parameter has its gradient after the backward pass
+    state = report.persistent_optimizer_state or report.optimizer_state
+    fb_peak = report.forward_backward_peak_bytes or report.peak_bytes
+    fb_grads = report.forward_backward_gradients or 0
+    act = max(0, fb_peak - params - fb_grads)  # activations and temporaries at the passes' peak
+    act_forward = max(0, (report.forward_peak_bytes or fb_peak) - params)  # at the forward's own peak
+    opt_tmp = max(0, report.peak_bytes - params - grads - state)  # the optimizer step's temporaries
+    notes: list[str] = []
+    unit = _largest_unit(model, setup.checkpoint)
+    p_r, g_r, s_r, fb_g_r, extra = params, grads, state, fb_grads, 0
+    if setup.shard == "ddp":
+        extra = grads
+        notes.append("DDP keeps its gradient buckets beside the gradients (gradient_as_bucket_view=False)")
+    if setup.shard in ("zero1", "zero2", "fsdp"):
+        s_r, opt_tmp = state / n, opt_tmp / n
+    if setup.shard in ("zero2", "fsdp"):
+        g_r, fb_g_r = grads / n, fb_grads / n
+    if setup.shard == "fsdp":
+        p_r = params / n
+        extra = 2 * unit  # the all-gathered unit in use and the next one, prefetched
+        notes.append(
+            f"FSDP all-gathers one unit at a time (the largest: {unit:,} bytes), the next prefetched"
+        )
+    keeps_grads = setup.accumulate > 1 or not setup.set_to_none
+    if keeps_grads:
+        notes.append("gradients are alive through the forward pass (accumulation or set_to_none=False)")
+    if keeps_grads:  # all gradients exist from the start: the forward's own peak may be the larger
+        phase_fb = p_r + s_r + extra + g_r + max(act, act_forward)
+    else:
+        phase_fb = p_r + s_r + extra + fb_g_r + act
+    phase_opt = p_r + g_r + s_r + opt_tmp + (extra if setup.shard == "ddp" else 0)
+    peak = max(phase_fb, phase_opt)
+    phase = "forward/backward" if phase_fb >= phase_opt else "optimizer step"
+    held = p_r + g_r + s_r
+    return StepMemory(
+        peak_bytes=math.ceil(peak),
+        parameters=math.ceil(p_r),
+        gradients=math.ceil(g_r),
+        optimizer_state=math.ceil(s_r),
+        activations=max(0, math.ceil(peak - held)),
+        trainable_bytes=trainable,
+        frozen_bytes=frozen,
+        phase=phase,
+        forward_backward_bytes=math.ceil(phase_fb),
+        optimizer_step_bytes=math.ceil(phase_opt),
+        notes=notes,
+    )
+
+
+def _nbytes(p: torch.Tensor) -> int:
+    return p.numel() * p.element_size()
+
+
+def _largest_unit(model: nn.Module, classes: Sequence[str]) -> int:
+    """Parameter bytes of the largest FSDP unit: a checkpointed class, else the most repeated block."""
+    by_class: dict[str, list[nn.Module]] = {}
+    for m in model.modules():
+        by_class.setdefault(type(m).__name__, []).append(m)
+    chosen = [m for c in classes for m in by_class.get(c, [])]
+    if not chosen:
+        repeated = [ms for ms in by_class.values() if len(ms) > 1 and any(True for _ in ms[0].parameters())]
+        chosen = max(repeated, key=lambda ms: sum(_nbytes(p) for p in ms[0].parameters()), default=[model])
+    return max(sum(_nbytes(p) for p in m.parameters()) for m in chosen)
+
+
+# ----- one estimate ---------------------------------------------------------------------------------
+def prepare(model: nn.Module, setup: TrainingSetup) -> nn.Module:
+    """A meta copy of `model` set up as trained: blocks of the checkpoint classes checkpointed."""
+    work = meta_copy(model)
+    if setup.checkpoint:
+        found = {type(m).__name__ for m in work.modules()}
+        missing = [c for c in setup.checkpoint if c not in found]
+        if missing:
+            raise ValueError(
+                f"checkpoint class(es) {missing} are not in the model; its classes include "
+                f"{sorted(found)[:12]}"
+            )
+        for m in work.modules():
+            if type(m).__name__ in setup.checkpoint:
+                m.__class__ = _checkpointed(type(m))
+    return work
+
+
+_CHECKPOINTED: dict[type, type] = {}
+
+
+def _checkpointed(cls: type) -> type:
+    """`cls` whose forward runs under torch.utils.checkpoint (non-reentrant); rows keep its name."""
+    if cls not in _CHECKPOINTED:
+        from torch.utils.checkpoint import checkpoint
+
+        def forward(self: nn.Module, *args: Any, **kwargs: Any) -> Any:
+            return checkpoint(cls.forward, self, *args, use_reentrant=False, **kwargs)
+
+        _CHECKPOINTED[cls] = type(
+            cls.__name__, (cls,), {"forward": forward, "_get_name": lambda self: cls.__name__}
+        )
+    return _CHECKPOINTED[cls]
+
+
+def estimate(
+    model: nn.Module,
+    input_size: Any = None,
+    input_data: Any = None,
+    setup: TrainingSetup | None = None,
+    dtypes: Sequence[Any] | None = None,
+    **kwargs: Any,
+) -> StepMemory:
+    """One rank's peak memory in a training step of `setup` (nothing is allocated; no GPU needed)."""
+    setup = setup or TrainingSetup()
+    return _estimate(prepare(model, setup), input_size, input_data, setup, dtypes, kwargs)
+
+
+def _estimate(
+    work: nn.Module,
+    input_size: Any,
+    input_data: Any,
+    setup: TrainingSetup,
+    dtypes: Any,
+    kwargs: dict[str, Any],
+) -> StepMemory:
+    from summarytool.api import summary
+
+    stats = summary(
+        work,
+        input_size=input_size,
+        input_data=input_data,
+        dtypes=dtypes,
+        train_step=setup.optimizer,
+        precision=setup.precision,
+        device=setup.device,
+        depth=0,
+        verbose=0,
+        **kwargs,
+    )
+    assert stats.memory is not None
+    # Pure low precision: the estimate ran on a cast copy; the setup's arithmetic reads the same.
+    model_for_bytes = work
+    low = low_dtype(setup.precision)
+    if low is not None and not is_mixed(setup.precision):
+        model_for_bytes = meta_copy(work).to(low)
+    return step_memory(stats.memory, setup, model_for_bytes)
+
+
+# ----- the search ----------------------------------------------------------------------------------
+def parse_memory(text: str | int | float) -> int:
+    """Bytes from `16GiB`, `16GB`, `1.5e9` or `gpu` / `gpu:INDEX` (free memory less a safety margin)."""
+    if isinstance(text, bool):
+        raise ValueError(f"memory must be a size like '16GiB' or 'gpu', got {text!r}.")
+    if isinstance(text, (int, float)):
+        if not math.isfinite(text) or text <= 0:
+            raise ValueError(f"memory must be a positive size, got {text!r}.")
+        return int(text)
+    value = str(text).strip().lower()
+    if value == "gpu" or value.startswith("gpu:"):
+        return gpu_budget(int(value[4:]) if value.startswith("gpu:") and value[4:].isdigit() else 0)
+    found = re.fullmatch(r"([0-9]{1,15}(?:\.[0-9]{1,6})?(?:e[0-9]{1,2})?)\s*([a-z]{0,3})", value)
+    if not found or found.group(2) not in _UNITS:
+        raise ValueError(f"memory {text!r} is not a size: use e.g. 16GiB, 24GB, 8e9 or gpu / gpu:1.")
+    size = float(found.group(1)) * _UNITS[found.group(2)]
+    if not math.isfinite(size) or size < 1:
+        raise ValueError(f"memory {text!r} is not a positive size.")
+    return int(size)
+
+
+def gpu_budget(index: int = 0) -> int:
+    """Free memory of GPU `index` (NVML), less the CUDA context and the allocator's rounding."""
+    from summarytool.selfcheck.nvml import query
+
+    info = query()
+    if not info.available:
+        raise ValueError(f"memory='gpu' needs an NVIDIA GPU: NVML says {info.error or info.status}.")
+    if not 0 <= index < len(info.gpus):
+        raise ValueError(f"memory='gpu:{index}': this host has {len(info.gpus)} GPU(s), numbered from 0.")
+    gpu = info.gpus[index]
+    free = gpu.memory_total_bytes - gpu.memory_used_bytes
+    return max(0, int((free - GPU_CONTEXT_BYTES) * (1 - GPU_FRAGMENTATION)))
+
+
+def _resized(shapes: list[tuple[int, ...]], dim: int, size: int) -> list[tuple[int, ...]]:
+    out = []
+    for shape in shapes:
+        if len(shape) <= dim:
+            raise ValueError(f"input shape {shape} has no dimension {dim} to search over.")
+        out.append((*shape[:dim], size, *shape[dim + 1 :]))
+    return out
+
+
+def fit(
+    model: nn.Module,
+    input_size: Any = None,
+    memory: str | int | float = "gpu",
+    *,
+    train_step: str = "adamw",
+    precision: str = "fp32",
+    checkpoint: Sequence[str] = (),
+    accumulate: int = 1,
+    set_to_none: bool = True,
+    world_size: int = 1,
+    shard: str = "none",
+    search: str = "batch",
+    batch_dim: int = 0,
+    dtypes: Sequence[Any] | None = None,
+    device: str = "cuda",
+    max_size: int = 1 << 20,
+    progress: Callable[[int, int], None] | None = None,
+    **kwargs: Any,
+) -> FitResult:
+    """The largest batch (``search="batch"``, dimension `batch_dim`) or sequence length (``"seq"``,
+    dimension 1) of `input_size` whose estimated training-step peak fits in `memory` per rank.
+
+    `memory`: bytes, a size such as ``"16GiB"``, or ``"gpu"`` / ``"gpu:INDEX"`` (that GPU's free memory
+    through NVML, less ``GPU_CONTEXT_BYTES`` and ``GPU_FRAGMENTATION``). Each probe is a dry run on
+    meta copies; nothing is allocated and no GPU is needed but for ``memory="gpu"``.
+    """
+    setup = TrainingSetup(
+        optimizer=train_step,
+        precision=precision,
+        accumulate=accumulate,
+        set_to_none=set_to_none,
+        world_size=world_size,
+        shard=shard,
+        checkpoint=tuple(checkpoint),
+        device=device,
+    )
+    if search not in ("batch", "seq"):
+        raise ValueError(f"search must be 'batch' or 'seq', got {search!r}.")
+    if input_size is None:
+        raise ValueError(
+            "fit() needs input_size: the shapes whose batch (or sequence) dimension it searches."
+        )
+    from summarytool.inputs import normalize_input_size
+
+    shapes = normalize_input_size(input_size)
+    dim = batch_dim if search == "batch" else 1
+    budget = parse_memory(memory)
+    work = prepare(model, setup)
+    probes: dict[int, int] = {}
+    splits: dict[int, StepMemory] = {}
+
+    def peak(size: int) -> int:
+        if size not in probes:
+            split = _estimate(work, _resized(shapes, dim, size), None, setup, dtypes, kwargs)
+            probes[size], splits[size] = split.peak_bytes, split
+            if progress is not None:
+                progress(size, split.peak_bytes)
+        return probes[size]
+
+    if peak(1) > budget:
+        return FitResult(search, 0, None, probes[1], budget, setup, splits[1], probes, _advice(setup, search))
+    lo, hi = 1, None  # lo fits; hi (when known) does not
+    # The forward/backward phase grows in proportion to the size (activations); the optimizer
+    # step's does not. A line through that phase at sizes 1 and 2 gives the first guess; each
+    # later guess interpolates between the closest sizes known to fit and not to fit.
+    if max_size >= 2:
+        peak(2)
+        slope = splits[2].forward_backward_bytes - splits[1].forward_backward_bytes
+        guess = max_size if slope <= 0 else 1 + (budget - splits[1].forward_backward_bytes) // slope
+        lo, hi = (2, None) if probes[2] <= budget else (1, 2)
+        while hi is None and lo < max_size:
+            guess = min(max_size, max(guess, lo + 1))
+            if peak(guess) <= budget:
+                lo, guess = guess, guess * 2
+            else:
+                hi = guess
+        while hi is not None and hi - lo > 1:
+            step = (probes[hi] - probes[lo]) / (hi - lo)
+            guess = lo + int((budget - probes[lo]) / step) if step > 0 else (lo + hi) // 2
+            # Probe next to the interpolated size, on the side that settles it fastest.
+            mid = min(hi - 1, max(lo + 1, guess))
+            if peak(mid) <= budget:
+                lo = mid
+                if mid + 1 < hi and peak(mid + 1) > budget:
+                    hi = mid + 1
+            else:
+                hi = mid
+    next_peak = peak(lo + 1) if lo < max_size else None
+    return FitResult(search, lo, probes[lo], next_peak, budget, setup, splits[lo], probes)
+
+
+def _advice(setup: TrainingSetup, search: str) -> list[str]:
+    """What to try when not even size 1 fits."""
+    tips = []
+    if not setup.checkpoint:
+        tips.append(
+            "checkpoint the repeated blocks (--checkpoint CLASSNAME): activations are kept per block only"
+        )
+    if setup.precision == "fp32":
+        tips.append(
+            "train in bf16-mixed (--precision bf16-mixed), or pure bf16 to halve weights and state too"
+        )
+    if setup.shard != "fsdp":
+        tips.append("shard over several GPUs (--world-size N --shard fsdp): weights, gradients and state / N")
+    if setup.optimizer != "sgd":
+        tips.append("SGD keeps one state tensor per weight, Adam two")
+    if search == "seq":
+        tips.append("a shorter sequence")
+    return tips

@@ -1,0 +1,350 @@
+"""Will it fit? The training-step estimate for real setups and the planner (issue 17).
+
+Reality here is torch's own MemTracker (torch.distributed._tools.mem_tracker), which tracks the
+live storages of a real step on CPU by module, parameter, gradient and optimizer state: a tool
+independent of summarytool's estimator. The step measured is the second one (the optimizer state
+exists already), as in a training loop; the estimate is of that step too.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+import weakref
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
+from torch.utils.checkpoint import checkpoint
+
+from summarytool.cli import main
+from summarytool.planner import TrainingSetup, _checkpointed, estimate, fit, parse_memory
+
+MemTracker = pytest.importorskip("torch.distributed._tools.mem_tracker").MemTracker
+
+
+class Block(nn.Module):
+    def __init__(self, width: int = 64) -> None:
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(width, 4 * width), nn.Linear(4 * width, width)
+        self.norm = nn.LayerNorm(width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(x + self.fc2(torch.nn.functional.gelu(self.fc1(x))))
+
+
+class Tower(nn.Module):
+    def __init__(self, blocks: int = 3, own_checkpoint: bool = False) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList(Block() for _ in range(blocks))
+        self.head = nn.Linear(64, 10)
+        self.own_checkpoint = own_checkpoint
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for block in self.blocks:
+            x = checkpoint(block, x, use_reentrant=False) if self.own_checkpoint else block(x)
+        return self.head(x)
+
+
+def _mlp() -> nn.Module:
+    return nn.Sequential(
+        nn.Linear(256, 1024), nn.GELU(), nn.Linear(1024, 256), nn.LayerNorm(256), nn.Linear(256, 10)
+    )
+
+
+def _cnn() -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(3, 16, 3),
+        nn.BatchNorm2d(16),
+        nn.ReLU(),
+        nn.Conv2d(16, 32, 3),
+        nn.Flatten(),
+        nn.Linear(32 * 144, 10),
+    )
+
+
+def _encoder() -> nn.Module:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return nn.TransformerEncoder(nn.TransformerEncoderLayer(64, 4, 128, batch_first=True, dropout=0.0), 2)
+
+
+MODELS = {
+    "mlp": (_mlp, (64, 256)),
+    "cnn_batchnorm": (_cnn, (16, 3, 16, 16)),
+    "transformer": (_encoder, (8, 32, 64)),
+    "gru": (lambda: nn.GRU(32, 64, batch_first=True), (8, 20, 32)),
+    "tower": (Tower, (32, 64)),
+}
+SETUPS = {
+    "fp32": TrainingSetup(device="cpu"),
+    "bf16_mixed": TrainingSetup(device="cpu", precision="bf16-mixed"),
+    "bf16": TrainingSetup(device="cpu", precision="bf16"),
+    "accumulate_2": TrainingSetup(device="cpu", accumulate=2),
+    "keep_grads": TrainingSetup(device="cpu", set_to_none=False),
+    "sgd": TrainingSetup(device="cpu", optimizer="sgd"),
+}
+
+
+class LiveStorages(TorchDispatchMode):
+    """Peak bytes of live tensor storages: those alive at the start plus every op's outputs until freed.
+
+    Written here, apart from summarytool's estimator, for what MemTracker cannot track (frozen
+    parameters: it hooks every parameter's gradient).
+    """
+
+    def __init__(self, existing: list[torch.Tensor]) -> None:
+        super().__init__()
+        self.live: dict[int, int] = {}
+        self.current = self.peak = 0
+        for t in existing:
+            self._add(t)
+
+    def _add(self, t: torch.Tensor) -> None:
+        storage = t.untyped_storage()
+        key = storage._cdata
+        if key not in self.live:
+            self.live[key] = storage.nbytes()
+            self.current += storage.nbytes()
+            self.peak = max(self.peak, self.current)
+            weakref.finalize(storage, self._gone, key)
+
+    def _gone(self, key: int) -> None:
+        self.current -= self.live.pop(key, 0)
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+        out = func(*args, **(kwargs or {}))
+        for t in tree_flatten(out)[0]:
+            if isinstance(t, torch.Tensor):
+                self._add(t)
+        return out
+
+
+def measured_peak(
+    model: nn.Module, shape: tuple[int, ...], setup: TrainingSetup, tracker: str = "memtracker"
+) -> int:
+    """The peak of a real second training step on CPU, by torch's MemTracker (or LiveStorages)."""
+    low = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(setup.precision.removesuffix("-mixed"))
+    if low is not None and not setup.precision.endswith("-mixed"):
+        model.to(low)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if setup.optimizer == "sgd":
+        opt: torch.optim.Optimizer = torch.optim.SGD(params, lr=0.01, momentum=0.9, foreach=False)
+    else:
+        opt = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[setup.optimizer](params, foreach=False)
+
+    def step(tracker: Any = None) -> None:
+        for i in range(setup.accumulate):
+            if tracker is not None and i:
+                tracker.reset_mod_stats()  # MemTracker counts one call per module otherwise
+            x = torch.randn(shape, dtype=low if low is not None and "mixed" not in setup.precision else None)
+            mixed = setup.precision.endswith("-mixed")
+            with torch.autocast("cpu", dtype=low) if mixed else torch.enable_grad():
+                out = model(x)
+            (out[0] if isinstance(out, tuple) else out).float().sum().backward()
+        opt.step()
+        opt.zero_grad(set_to_none=setup.set_to_none)
+
+    step()  # the first step makes the optimizer state
+    if tracker == "live":
+        state = [v for values in opt.state.values() for v in values.values() if isinstance(v, torch.Tensor)]
+        grads = [p.grad for p in model.parameters() if p.grad is not None]
+        with LiveStorages([*model.parameters(), *model.buffers(), *state, *grads]) as live:
+            step()
+        return live.peak
+    memtracker = MemTracker()
+    memtracker.track_external(model, opt)
+    with memtracker:
+        step(memtracker)
+    return int(memtracker.get_tracker_snapshot("peak")[torch.device("cpu")]["Total"])
+
+
+@pytest.mark.parametrize("setup_name", sorted(SETUPS))
+@pytest.mark.parametrize("model_name", sorted(MODELS))
+def test_estimate_matches_a_real_training_step_within_5_percent(model_name: str, setup_name: str) -> None:
+    factory, shape = MODELS[model_name]
+    setup = SETUPS[setup_name]
+    torch.manual_seed(0)
+    estimated = estimate(factory().train(), shape, setup=setup).peak_bytes
+    real = measured_peak(factory().train(), shape, setup)
+    assert abs(estimated - real) <= 0.05 * real, (estimated, real)
+
+
+def test_frozen_half_has_no_gradients_or_state_and_matches_reality() -> None:
+    def half_frozen() -> nn.Module:
+        model = Tower()
+        for p in [*model.blocks[0].parameters(), *model.blocks[1].parameters()]:
+            p.requires_grad_(False)
+        return model
+
+    setup = TrainingSetup(device="cpu")
+    split = estimate(half_frozen(), (32, 64), setup=setup)
+    trainable = sum(p.numel() * 4 for p in half_frozen().parameters() if p.requires_grad)
+    frozen = sum(p.numel() * 4 for p in half_frozen().parameters() if not p.requires_grad)
+    assert (split.trainable_bytes, split.frozen_bytes) == (trainable, frozen)
+    assert split.gradients == trainable and split.optimizer_state == 2 * trainable  # AdamW: two moments
+    real = measured_peak(half_frozen(), (32, 64), setup, tracker="live")
+    assert abs(split.peak_bytes - real) <= 0.05 * real
+
+
+def test_the_models_own_checkpointing_and_the_as_if_option_both_match_reality() -> None:
+    setup = TrainingSetup(device="cpu")
+    plain = estimate(Tower(), (256, 64), setup=setup).peak_bytes
+    own = estimate(Tower(own_checkpoint=True), (256, 64), setup=setup).peak_bytes
+    as_if = estimate(Tower(), (256, 64), setup=TrainingSetup(device="cpu", checkpoint=("Block",))).peak_bytes
+    assert own < plain and as_if < plain
+    real_own = measured_peak(Tower(own_checkpoint=True), (256, 64), setup)
+    assert abs(own - real_own) <= 0.05 * real_own
+    checkpointed = Tower()
+    for block in checkpointed.blocks:
+        block.__class__ = _checkpointed(Block)  # as the option estimates it
+    real_as_if = measured_peak(checkpointed, (256, 64), setup)
+    assert abs(as_if - real_as_if) <= 0.05 * real_as_if
+
+
+def test_sharding_divides_what_each_strategy_shards() -> None:
+    model, shape = Tower(blocks=4), (16, 64)
+    one = estimate(model, shape, setup=TrainingSetup(device="cpu"))
+    splits = {
+        shard: estimate(model, shape, setup=TrainingSetup(device="cpu", shard=shard, world_size=4))
+        for shard in ("ddp", "zero1", "zero2", "fsdp")
+    }
+    assert splits["ddp"].peak_bytes > one.peak_bytes  # gradient buckets beside the gradients
+    assert (
+        splits["zero1"].optimizer_state == one.optimizer_state / 4
+        and splits["zero1"].gradients == one.gradients
+    )
+    assert splits["zero2"].gradients == one.gradients / 4
+    assert splits["fsdp"].parameters == one.parameters / 4
+    assert (
+        splits["fsdp"].peak_bytes < splits["zero2"].peak_bytes < splits["zero1"].peak_bytes < one.peak_bytes
+    )
+
+
+@pytest.mark.parametrize("model_name", ["mlp", "transformer", "tower"])
+@pytest.mark.parametrize("setup_name", ["fp32", "bf16_mixed"])
+def test_the_planners_answer_is_right_at_the_boundary(model_name: str, setup_name: str) -> None:
+    """A budget between the estimates at batch 6 and 7: a real step at max_batch fits, at +1 it does not."""
+    factory, shape = MODELS[model_name]
+    setup = SETUPS[setup_name]
+    at = {b: estimate(factory(), (b, *shape[1:]), setup=setup).peak_bytes for b in (6, 7)}
+    budget = (at[6] + at[7]) // 2
+    result = fit(factory(), (1, *shape[1:]), budget, precision=setup.precision, device="cpu")
+    assert result.max_size == 6
+    assert measured_peak(factory().train(), (6, *shape[1:]), setup) <= budget
+    assert measured_peak(factory().train(), (7, *shape[1:]), setup) > budget
+
+
+def test_sequence_search_and_nothing_fits_advice() -> None:
+    class Tokens(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.embed = nn.Embedding(100, 32)
+            self.block = Block(32)
+
+        def forward(self, ids: torch.Tensor) -> torch.Tensor:
+            return self.block(self.embed(ids))
+
+    result = fit(Tokens(), (2, 1), "2MB", search="seq", dtypes=[torch.long], device="cpu")
+    assert result.max_size > 1 and result.peak_bytes <= 2e6 < result.next_peak_bytes
+    nothing = fit(Tokens(), (2, 1), "1kB", search="seq", dtypes=[torch.long], device="cpu")
+    assert nothing.max_size == 0 and any("checkpoint" in tip for tip in nothing.advice)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("16GiB", 16 * 2**30),
+        ("24GB", 24 * 10**9),
+        ("1.5e9", 1_500_000_000),
+        ("512 MiB", 512 * 2**20),
+        (1000, 1000),
+    ],
+)
+def test_memory_sizes(text: object, value: int) -> None:
+    assert parse_memory(text) == value
+
+
+@given(st.text(max_size=40))
+def test_any_memory_text_is_a_size_or_a_value_error(text: str) -> None:
+    try:
+        size = parse_memory(text)
+    except ValueError:
+        return
+    assert isinstance(size, int) and size >= 1
+
+
+def test_gpu_memory_without_a_gpu_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    from summarytool.selfcheck import nvml
+
+    monkeypatch.setattr(nvml, "query", lambda: nvml.NvmlInfo(status="no-library", error="NVML not found"))
+    with pytest.raises(ValueError, match="needs an NVIDIA GPU"):
+        parse_memory("gpu")
+
+
+MODEL_FILE = Path(__file__).with_name("models.py")
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    try:
+        code = main(list(args))
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_fit_json_has_the_answer_and_the_setup(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _cli(
+        capsys,
+        "fit",
+        f"{MODEL_FILE}:DigitNet",
+        "--input-size",
+        "1,1,16,16",
+        "--memory",
+        "20MB",
+        "--format",
+        "json",
+    )
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["max_batch"] > 1 and data["peak_bytes"] <= data["budget_bytes"] < data["next_peak_bytes"]
+    assert data["setup"]["optimizer"] == "adamw" and data["budget_bytes"] == 20_000_000
+
+
+def test_cli_fit_text_and_does_not_fit(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _cli(
+        capsys, "fit", f"{MODEL_FILE}:DigitNet", "--input-size", "1,1,16,16", "--memory", "20MB"
+    )
+    assert code == 0 and "Largest batch size that fits:" in out
+    code, out, _ = _cli(
+        capsys, "fit", f"{MODEL_FILE}:DigitNet", "--input-size", "1,1,16,16", "--memory", "1kB"
+    )
+    assert code == 3 and "Not even a batch size of 1 fits" in out
+
+
+@pytest.mark.parametrize(
+    ("options", "needle"),
+    [
+        (["--memory", "lots"], "not a size"),
+        (["--memory", "1GB", "--checkpoint", "NoSuchBlock"], "not in the model"),
+        (["--memory", "1GB", "--world-size", "0"], "world_size must be"),
+    ],
+)
+def test_cli_fit_usage_mistakes(capsys: pytest.CaptureFixture[str], options: list[str], needle: str) -> None:
+    code, out, err = _cli(capsys, "fit", f"{MODEL_FILE}:DigitNet", "--input-size", "1,1,16,16", *options)
+    assert code == 2 and needle in err and "Traceback" not in err
+
+
+def test_the_two_measuring_tools_agree() -> None:
+    """The test's own LiveStorages, used where MemTracker cannot go, reads what MemTracker reads."""
+    setup = TrainingSetup(device="cpu")
+    by_memtracker = measured_peak(Tower(), (32, 64), setup)
+    by_live = measured_peak(Tower(), (32, 64), setup, tracker="live")
+    assert abs(by_memtracker - by_live) <= 0.02 * by_memtracker
