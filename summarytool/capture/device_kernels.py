@@ -118,6 +118,9 @@ def _torch_choice(
 def _cpu_attention(b: dict[str, Any]) -> torch.Tensor | None:
     """The CPU flash kernel wherever torch takes it (no dropout, and what else this torch version needs)."""
     qkv = _attention_inputs(b)
+    mask = b["attn_mask"]
+    if mask is not None and mask.requires_grad and torch.is_grad_enabled():
+        return None  # a learned bias (T5, Swin): the CPU flash kernel has no gradient for it
     if qkv is None or _torch_choice(b, *qkv, "cpu") != FLASH:
         return None
     q, k, v = qkv

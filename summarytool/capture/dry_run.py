@@ -155,9 +155,15 @@ class MetaKernelGaps(TorchDispatchMode):
     def __init__(self) -> None:
         super().__init__()
         self._grouped_mm = getattr(getattr(torch.ops.aten, "_grouped_mm", None), "default", None)
+        aligned = getattr(torch.ops.aten, "_nested_tensor_from_mask_left_aligned", None)
+        self._left_aligned = getattr(aligned, "default", None)
 
     def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
         kwargs = kwargs or {}
+        if func is self._left_aligned and func is not None and any(_on_meta(a) for a in args):
+            # TransformerEncoder asks whether a padding mask is left-aligned (for its nested-tensor
+            # fast path); a meta mask has no values: say no, and it takes its ordinary path.
+            return False
         if func is self._grouped_mm and func is not None and _has_meta_fp32(args):
             out = func(*tree_map(_to_bf16, args), **tree_map(_to_bf16, kwargs))
             return out.to(torch.float32)
@@ -168,6 +174,10 @@ def _has_meta_fp32(args: tuple) -> bool:
     return any(
         isinstance(a, torch.Tensor) and a.dtype == torch.float32 and a.device.type == "meta" for a in args
     )
+
+
+def _on_meta(value: Any) -> bool:
+    return isinstance(value, torch.Tensor) and value.device.type == "meta"
 
 
 def _to_bf16(value: Any) -> Any:
