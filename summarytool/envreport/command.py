@@ -1,9 +1,13 @@
 """`summarytool env [--json] [--against LOCK] [--strict] [--ignore NAME]`: print the environment and its drift.
 
 JSON schema "summarytool.env/1": {"schema", "python": {...}, "os": {...}, "torch": {...} | null,
-"nvml": {...}, "packages": [{"name", "normalized_name", "version"}], "drift": null | {"lock", "has_drift",
+"nvml": {...}, "packages": [{"name", "normalized_name", "version"}] (the image's layer: the venv and below),
+"user_site": {"path", "enabled", "off_reason", "off_count"}, "user_packages": [{"name", "normalized_name",
+"version"}] (the user site, ~/.local), "shadowed": [{"name", "normalized_name", "user_version", "image_version",
+"image_location"}] (user packages imported instead of the image's), "drift": null | {"lock", "has_drift",
 "added": [{"name", "installed"}], "removed": [{"name", "locked"}], "changed": [{"name", "locked",
 "installed"}], "ignored": [...], "notes": [...]}, "exit_code"}.
+Only the image's layer is compared with the lock: user packages are listed as a layer of their own, not as drift.
 Exit code: 0; 1 when --strict and the environment drifted from the lock; 2 for a lock file that cannot be read.
 """
 
@@ -64,6 +68,30 @@ def _gpu_lines(nvml: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _user_lines(layers: collect.Layers) -> list[str]:
+    """The user's layer: packages in the user site (`pip install X` as a user who cannot write the venv)."""
+    where = layers.user_site or "(no user site directory)"
+    if not layers.user_site_enabled:
+        if not layers.user_site_off_count:
+            return []
+        return [
+            f"User packages: {layers.user_site_off_count} in {where}, not used: {layers.user_site_off_reason}"
+        ]
+    shadows = {collect.normalize(s.name): s for s in layers.shadowed}
+    out = [
+        f"User packages  {len(layers.user)} in {where} (not part of the image; PYTHONNOUSERSITE=1 hides them):"
+    ]
+    for d in layers.user:
+        shadow = shadows.get(d.normalized)
+        note = (
+            ""
+            if shadow is None
+            else f"  shadows the image's {shadow.image_version} ({shadow.image_location})"
+        )
+        out.append(f"  {d.name}=={d.version}{note}")
+    return out
+
+
 def render_text(env: collect.Environment, result: drift.Drift | None) -> str:
     py, os_ = env.python, env.os
     out = [
@@ -77,6 +105,7 @@ def render_text(env: collect.Environment, result: drift.Drift | None) -> str:
     out.extend(f"          {line}" for line in gpus[1:])
     out.append(f"Packages  {len(env.distributions)} installed:")
     out.extend(f"  {d.name}=={d.version}" for d in env.distributions)
+    out.extend(_user_lines(env.user))
     if result is not None:
         out.append("")
         if not result.has_drift:
@@ -105,6 +134,11 @@ def to_dict(env: collect.Environment, result: drift.Drift | None, exit_code: int
         "packages": [
             {"name": d.name, "normalized_name": d.normalized, "version": d.version} for d in env.distributions
         ],
+        "user_site": env.user.user_site_dict(),
+        "user_packages": [
+            {"name": d.name, "normalized_name": d.normalized, "version": d.version} for d in env.user.user
+        ],
+        "shadowed": [s.to_dict() for s in env.user.shadowed],
         "drift": None if result is None else result.to_dict(),
         "exit_code": exit_code,
     }

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from importlib import metadata
 
 from summarytool.selfcheck import nvml as nvml_mod
-from summarytool.selfcheck import reference, rules, smoke, torchbuild
+from summarytool.selfcheck import reference, rules, smoke, torchbuild, userpackages
 from summarytool.selfcheck.report import Report, Section
 from summarytool.selfcheck.verdicts import Finding, Verdict
 
@@ -198,6 +198,14 @@ def _version() -> str:
         return "unknown"
 
 
+def _user_packages(section: Section) -> None:
+    layers = userpackages.query()
+    section.lines.extend(userpackages.section_lines(layers))
+    section.findings.extend(userpackages.findings(layers))
+    section.data["user_site"] = layers.user_site_dict()
+    section.data["shadowed"] = [s.to_dict() for s in layers.shadowed]
+
+
 def run_selfcheck(
     *, allow_cpu: bool = False, strict: bool = False, reference_name: str = "simplecnn"
 ) -> Report:
@@ -210,6 +218,7 @@ def run_selfcheck(
     build = torchbuild.query()
     compat = Section("compatibility", "Compatibility")
     _guarded(compat, "compatibility", lambda: compat.findings.extend(rules.evaluate(info, build, allow_cpu)))
+    _guarded(compat, userpackages.CHECK, lambda: _user_packages(compat))
     sections = [
         nvml_section(info, smi),
         torch_section(build),
