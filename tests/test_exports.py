@@ -16,7 +16,7 @@ from torch import nn
 import summarytool
 from summarytool import ModelStatistics, summary
 from summarytool.render.html import black_holes
-from summarytool.render.schema import SCHEMA, SchemaError
+from summarytool.schema import SCHEMA, SchemaError
 
 
 class Stem(nn.Module):

@@ -23,7 +23,7 @@ from torch import nn
 from summarytool import ModelStatistics, summary
 from summarytool.cli import main
 from summarytool.render.diff import diff_summaries, diff_to_json, diff_to_markdown, diff_to_text
-from summarytool.render.schema import SchemaError
+from summarytool.schema import SchemaError
 
 
 class Small(nn.Module):

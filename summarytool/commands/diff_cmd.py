@@ -66,7 +66,7 @@ def _is_summary_file(text: str) -> bool:
 
 def load_side(text: str, args: argparse.Namespace) -> dict[str, Any]:
     """One side of the diff as a "summarytool.summary/1" dict."""
-    from summarytool.render.schema import MAX_SUMMARY_BYTES, SchemaError, check_schema, load_json_text
+    from summarytool.schema import MAX_SUMMARY_BYTES, SchemaError, check_schema, load_json_text
 
     if _is_summary_file(text):
         if not os.path.isfile(text):

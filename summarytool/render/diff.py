@@ -312,7 +312,7 @@ def diff_to_json(diff: Mapping[str, Any], sources: list[str] | None = None) -> s
     """The "summarytool.diff/1" dict as strict JSON: a value JSON cannot hold (NaN, Infinity) is null."""
     import json
 
-    from summarytool.render.schema import jsonable
+    from summarytool.schema import jsonable
 
     out = {**diff, "sources": sources} if sources is not None else dict(diff)
     return json.dumps(jsonable(out), indent=2, allow_nan=False) + "\n"

@@ -24,7 +24,7 @@ class ExportsMixin:
 
     def to_dict(self) -> dict[str, Any]:
         """The "summarytool.summary/1" dict: rows, totals, settings, versions (docs/summary-schema.md)."""
-        from summarytool.render.schema import summary_to_dict
+        from summarytool.schema import summary_to_dict
 
         return summary_to_dict(self)  # type: ignore[arg-type]
 
@@ -65,14 +65,14 @@ class ExportsMixin:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelStatistics:
         """Rebuild a summary saved with to_dict(): it prints, diffs and re-exports as the original did."""
-        from summarytool.render.schema import summary_from_dict
+        from summarytool.schema import summary_from_dict
 
-        return summary_from_dict(data)
+        return summary_from_dict(data, make=cls)
 
     @classmethod
     def from_json(cls, source: str | os.PathLike[str]) -> ModelStatistics:
         """Load a summary saved with to_json(path) (a path, or the JSON text itself)."""
-        from summarytool.render.schema import MAX_SUMMARY_BYTES, load_json_text, summary_from_dict
+        from summarytool.schema import MAX_SUMMARY_BYTES, load_json_text, summary_from_dict
 
         text = str(source)
         where = "the JSON text"
@@ -86,4 +86,4 @@ class ExportsMixin:
                     f"cannot read the summary {where!r}: {exc.strerror or exc}; "
                     "save one with stats.to_json(path) or `summarytool summary ... --format json --output FILE`."
                 ) from exc
-        return summary_from_dict(load_json_text(text, where), source=where)
+        return summary_from_dict(load_json_text(text, where), source=where, make=cls)

@@ -8,7 +8,7 @@ import json
 import os
 from typing import TYPE_CHECKING, Any
 
-from summarytool.render.schema import OPTIONAL_ROW_FIELDS, summary_to_dict
+from summarytool.schema import OPTIONAL_ROW_FIELDS, summary_to_dict
 
 if TYPE_CHECKING:
     from summarytool.model_statistics import ModelStatistics

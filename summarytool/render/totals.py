@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from summarytool.render.schema import estimated_total_bytes
+from summarytool.schema import estimated_total_bytes
 
 if TYPE_CHECKING:
     from summarytool.model_statistics import ModelStatistics

@@ -618,11 +618,16 @@ _LOADERS = {
 }
 
 
-def summary_from_dict(data: Mapping[str, Any], source: str = "the summary") -> ModelStatistics:
-    """A ModelStatistics rebuilt from `summary_to_dict` output: it prints, diffs and re-exports the same."""
+def summary_from_dict(
+    data: Mapping[str, Any], source: str = "the summary", *, make: type[ModelStatistics]
+) -> ModelStatistics:
+    """A summary rebuilt from `summary_to_dict` output: it prints, diffs and re-exports the same.
+
+    `make` is the class to build (ModelStatistics.from_dict passes its own), so this module, which
+    sits below ModelStatistics, never imports it.
+    """
     from summarytool.analysis.hierarchy import link_rows
     from summarytool.formatting import FormattingOptions
-    from summarytool.model_statistics import ModelStatistics
 
     check_schema(data, source)
     settings = data["settings"]
@@ -656,7 +661,7 @@ def summary_from_dict(data: Mapping[str, Any], source: str = "the summary") -> M
     fmt.layer_name_width = int(settings.get("layer_name_width", fmt.layer_name_width))
 
     # Built empty (so every attribute the engine defines exists), then filled with the saved rows and totals.
-    stats = ModelStatistics([], settings.get("input_size") or [], totals.get("total_input"), fmt)
+    stats = make([], settings.get("input_size") or [], totals.get("total_input"), fmt)
     stats.summary_list = rows
     stats.total_input = totals.get("total_input")
     stats.total_mult_adds = int(totals.get("total_mult_adds", 0))
