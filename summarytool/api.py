@@ -524,7 +524,7 @@ class _TrainStep:
         self.tracker.exclude_from_activations(state)
 
     def finish(self, model: nn.Module, output: Any) -> None:
-        self.report, _ = finish_step(self.tracker, model, output, self.optimizer, self.foreach)
+        self.report = finish_step(self.tracker, model, output, self.optimizer, self.foreach)
         self.report.precision = self.precision
 
 

@@ -13,8 +13,6 @@ try:
 except ImportError:  # pragma: no cover
     _np = None
 
-InputSize = Sequence[Any]
-
 
 def _flatten(values: Any) -> list[Any]:
     out: list[Any] = []

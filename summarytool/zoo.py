@@ -28,9 +28,6 @@ class LlamaConfig:
 
 
 LLAMA3_70B = LlamaConfig()
-LLAMA3_8B = LlamaConfig(
-    hidden_size=4096, intermediate_size=14_336, num_layers=32, num_heads=32, num_kv_heads=8
-)
 
 
 class RMSNorm(nn.Module):

@@ -22,7 +22,7 @@ def real_step_peak(
     tracker.add_existing([*model.parameters(), *model.buffers(), x])
     with tracker:
         out = model(x)
-    report, _ = finish_step(tracker, model, out, optimizer, foreach)
+    report = finish_step(tracker, model, out, optimizer, foreach)
     return report.peak_bytes, report.to_dict()
 
 

@@ -51,14 +51,13 @@ class _Tree:
 
 
 class ModuleFacts:
-    def __init__(self, registry: ModuleRegistry | None = None) -> None:
+    def __init__(self, registry: ModuleRegistry) -> None:
         self._stats: dict[int, ParamStats] = {}
         self._macs: dict[tuple[int, tuple[int, ...]], int] = {}
-        self._tree: dict[int, _Tree] | None = None
+        # Subtree sums for every module, bottom-up; None once a lazy module has made its parameters.
+        self._tree: dict[int, _Tree] | None = _bottom_up(registry)
         self._templates: dict[int, dict[str, Any]] = {}
         self._first_rows: dict[int, Any] = {}
-        if registry is not None:
-            self._tree = _bottom_up(registry)
 
     def row_template(self, module: nn.Module) -> dict[str, Any] | None:
         """The attributes a new row of this module starts with, once it has had a first row."""

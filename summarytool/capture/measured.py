@@ -266,7 +266,7 @@ def _measure(
         mixed = torch.autocast(device.type, dtype=low) if is_mixed(precision) else contextlib.nullcontext()
         with torch.enable_grad(), tracker, mixed:
             out = _call(work, xs, kw)
-        split, _ = finish_step(tracker, work, out, optimizer)
+        split = finish_step(tracker, work, out, optimizer)
         step_peak = max(0, probe.peak() - start)
         del out, work, xs, kw, state, tracker
     # What the allocator holds beyond the tracked tensors (block rounding, library workspaces) is

@@ -72,14 +72,13 @@ class AllocationTracker(TorchDispatchMode):
         # addresses are reused, so a later look would mistake new tensors for old ones).
         self.categories: Any = None
         self.peak_categories: tuple[set[int], set[int]] = (set(), set())
-        self.charge_rows = True
         self._saved: set[int] = set()
         self._not_activations: set[int] = set()
 
     def add_existing(self, tensors: list[torch.Tensor]) -> None:
         """Storages that exist before the step (parameters, buffers, inputs)."""
         for t in tensors:
-            self._track(t, charge=False)
+            self._track(t)
 
     def exclude_from_activations(self, tensors: list[torch.Tensor]) -> None:
         """Parameters and buffers that autograd saves are not activations."""
@@ -104,7 +103,7 @@ class AllocationTracker(TorchDispatchMode):
         if nbytes is not None:
             self.current -= nbytes
 
-    def _track(self, t: torch.Tensor, charge: bool) -> None:
+    def _track(self, t: torch.Tensor) -> None:
         storage = t.untyped_storage()
         key = storage._cdata
         if key in self.live:
@@ -125,7 +124,7 @@ class AllocationTracker(TorchDispatchMode):
         out = func(*args, **(kwargs or {}))
         for t in tree_flatten(out)[0]:
             if isinstance(t, torch.Tensor):
-                self._track(t, self.charge_rows)
+                self._track(t)
         return out
 
 
@@ -171,11 +170,10 @@ def finish_step(
     output: Any,
     optimizer_name: str,
     foreach: bool | None = None,
-) -> tuple[MemoryReport, set[int]]:
+) -> MemoryReport:
     """Backward and optimizer step after a tracked forward pass; the peak split by category."""
     params = [p for p in model.parameters() if p.requires_grad]
     param_keys = {_key(p) for p in model.parameters()}
-    tracker.charge_rows = False
     notes: list[str] = []
     loss = first_tensor(output)
     optimizer: torch.optim.Optimizer | None = None
@@ -228,4 +226,4 @@ def finish_step(
             for v in values.values()
             if isinstance(v, torch.Tensor) and v.dim() > 0
         )
-    return report, param_keys
+    return report
