@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import math
 import sys
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -38,37 +38,22 @@ from summarytool.capture.measured import (
     probe_for,
     require_real_inputs,
 )
-from summarytool.capture.memory import OPTIMIZERS, AllocationTracker, MemoryReport, finish_step, foreach_on
+from summarytool.capture.memory import AllocationTracker, MemoryReport, finish_step, foreach_on
 from summarytool.capture.ops import FlopCounter
 from summarytool.capture.precision import (
     autocast,
     cast_floating,
     cast_inputs,
     fake_world,
-    is_mixed,
-    low_dtype,
-    parse_precision,
 )
 from summarytool.capture.registry import ModuleRegistry
 from summarytool.enums import (
-    DEFAULT_COLUMN_NAMES,
-    DEFAULT_ROW_SETTINGS,
-    FLOP_COLUMNS,
-    INPUT_NEEDED_COLUMNS,
-    Column,
-    ColumnSettings,
-    CostColumns,
     Mode,
-    OutputRowSettings,
     Verbosity,
-    parse_column,
-    parse_row_setting,
 )
 from summarytool.errors import SummaryError
 from summarytool.formatting import FormattingOptions
 from summarytool.inputs import (
-    check_batch_dim,
-    check_dtypes,
     iter_tensors,
     make_inputs,
     map_tensors,
@@ -79,6 +64,7 @@ from summarytool.inputs import (
     total_input_bytes,
 )
 from summarytool.model_statistics import ModelStatistics
+from summarytool.plan import SummaryPlan, make_plan
 from summarytool.records import LayerInfo
 from summarytool.shapes import all_shapes
 
@@ -125,259 +111,192 @@ def summary(
     ``precision`` is the training step's: ``"fp32"``, pure ``"bf16"``/``"fp16"`` or autocast
     ``"bf16-mixed"``/``"fp16-mixed"`` (fp32 master weights).
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"summary() needs a torch.nn.Module, got {type(model).__name__}.")
-    has_input = input_data is not None or input_size is not None
-    columns = _parse_columns(col_names, has_input)
-    rows_cfg = DEFAULT_ROW_SETTINGS if row_settings is None else {parse_row_setting(r) for r in row_settings}
-    model_mode = Mode.SAME if mode is None else _parse(Mode, mode)
-    if verbose is None:
-        verbose = 0 if getattr(sys, "ps1", None) else 1
-    _validate(input_data, input_size, columns, col_width, verbose, depth)
-    check_dtypes(dtypes)
-    check_batch_dim(batch_dim, normalize_input_size(input_size) if input_size is not None else ())
-    requested_device = device
-    optimizer = _parse_train_step(train_step, columns, has_input)
-    if measure_memory and not has_input:
-        raise ValueError("measure_memory needs input_size or input_data: it measures a real forward pass.")
-    precision = parse_precision(precision)
-    if precision != "fp32" and optimizer is None:
-        raise ValueError(
-            f"precision={precision!r} is the training step's: give train_step too (e.g. 'adamw')."
-        )
-    low = low_dtype(precision)
-    mixed = is_mixed(precision)
-    user_model, user_kwargs = model, kwargs
-    dry_run = has_input and (
-        optimizer is not None or (device is not None and torch.device(device).type == "meta")
+    plan = make_plan(
+        model,
+        input_size=input_size,
+        input_data=input_data,
+        batch_dim=batch_dim,
+        cache_forward_pass=cache_forward_pass,
+        col_names=col_names,
+        col_width=col_width,
+        depth=depth,
+        device=device,
+        dtypes=dtypes,
+        mode=mode,
+        row_settings=row_settings,
+        verbose=verbose,
+        train_step=train_step,
+        measure_memory=measure_memory,
+        precision=precision,
+        kwargs=kwargs,
     )
-    if not dry_run:  # (an estimate runs on meta copies: it may name a device it cannot run on)
-        if not measure_memory:  # (the measurement says it in its own words)
-            _refuse_cuda_without_cuda(device)
-        _refuse_meta_weights_on_a_real_device(model, device, input_size)
     # The cyclic collector stays on: a forward pass that makes reference cycles must free them as it
-    # would without summarytool (pausing it doubled the peak memory of such a pass).
-    # Inside torch.inference_mode() every tensor made would be an inference tensor (no version
-    # counter, no autograd): the summary's own copies and training steps are made outside it.
-    with preserved_rng(), torch.inference_mode(False), fake_world(precision):
-        if optimizer is not None and is_scripted(model):
-            raise ValueError(
-                "A training-step estimate follows the forward pass module by module, and a TorchScript "
-                "module runs without module hooks. Estimate the module before torch.jit.script()."
-            )
-        if dry_run and (optimizer is not None or needs_copy(model)) and not is_scripted(model):
-            # (A ScriptModule cannot be copied this way; it gets no pass on meta, only its parameters.)
-            # The caller's model is never touched: a training step would leave gradients even on a
-            # model that is already on meta.
-            model = meta_copy(model, torch.device("cpu") if mixed else torch.device("meta"))
-            if low is not None and not mixed:
-                cast_floating(model, low)  # pure low precision: weights, gradients, state
-        # Measured memory: around the summary's own forward pass, or (with train_step, whose summary
-        # pass is a dry run) on a copy of the caller's model on the device; checked before either runs.
-        probe: Probe | None = None
-        train_on: torch.device | None = None
-        if optimizer is not None:
-            # The estimate runs the optimizer as torch would on the device the model trains on.
-            train_on = _resolve_device(
-                itertools.chain(user_model.parameters(), user_model.buffers()), device, input_size
-            )
-            if measure_memory:
-                probe_for(train_on)
-            device = "cpu" if mixed else "meta"  # (mixed: fake CPU tensors, under CPU autocast)
-        registry = ModuleRegistry(model, model.__class__.__name__)
-        target = _resolve_device(registry.tensors(), device, input_size)
-        if measure_memory and optimizer is None and input_size is not None:
-            probe = probe_for(target)  # the pass runs there; said before inputs are made there
-        _warn_half(dtypes, input_size, target)
-        if input_size is not None:
-            shapes = normalize_input_size(input_size)
-            x: Any = make_inputs(shapes, batch_dim, dtypes, target)
-            shown_size: Any = shown_input_size(input_size)
-            kwargs = move_to(kwargs, target)
-        elif input_data is not None:
-            x, shown_size = prepare_input_data(input_data)
-            user_x = x
-            if measure_memory and optimizer is not None:
-                require_real_inputs(user_x)  # before the estimate runs, not after
-            if dry_run and mixed:  # fake CPU stand-ins (nothing allocated)
-                x, kwargs = (map_tensors(v, lambda t: torch.empty_like(t, device="cpu")) for v in (x, kwargs))
-            elif dry_run:  # generated inputs and their kwargs are made on meta already
-                x, kwargs = to_meta(x), to_meta(kwargs)
-            if measure_memory and optimizer is None:  # input_data is never moved: the pass runs where it is
-                first = next(iter(iter_tensors(x)), None)
-                probe = probe_for(target if first is None else first.device)
-        else:
-            x, shown_size = None, []
-        if low is not None and not mixed and x is not None:
-            x = cast_inputs(x, low)
-
-        formatting = FormattingOptions(depth, verbose, columns, col_width, rows_cfg)
-        # The model goes where generated inputs are (and comes back afterwards); input_data is never moved.
-        # (A meta copy is on meta already, but for its 0-d tensors, which stay real on purpose.)
-        run_on = target if input_size is not None and device is not None and model is user_model else None
-        count_flops = dry_run or bool(FLOP_COLUMNS & set(columns))
-        args = (
-            model,
-            registry,
-            x,
-            batch_dim,
-            bool(cache_forward_pass),
-            run_on,
-            model_mode,
-            formatting,
-            kwargs,
-            count_flops,
-            None if optimizer is None else (optimizer, train_on, precision),
-            probe,
-        )
-        try:
-            try:
-                capture = _collect_rows(*args)
-            except SummaryError as exc:
-                if dry_run and input_data is not None and needs_cpu_lengths(exc.__cause__ or exc):
-                    # Packed-sequence lengths must be values on the CPU: keep them real and run again.
-                    x = to_meta(user_x, keep_lengths=True)
-                    args = (*args[:2], x, *args[3:])
-                    capture = _collect_rows(*args)
-                elif mixed or not (dry_run and _is_data_dependent_on_meta(exc.__cause__ or exc)):
-                    raise
-                else:
-                    # Data-dependent ops (nonzero, boolean masks) cannot run on meta tensors; fake
-                    # tensors can, with symbolic sizes (u0, u1, ...) where the data would decide.
-                    try:
-                        with symbolic_fake_mode():
-                            capture = _collect_rows(*args)
-                    except SummaryError:
-                        raise exc from exc.__cause__  # the meta error says what to do instead
-        except SummaryError as exc:
-            hint = _missing_batch_hint(model, input_size) if batch_dim is None else None
-            if hint is not None:
-                cause = exc.__cause__
-                exc = SummaryError(
-                    f"{exc}\n{hint}", exc.partial_summary, exc.module_name, exc.module_class, exc.input_shapes
-                )
-                exc.__cause__ = cause
-            if verbose and exc.partial_summary is not None:
-                where = f"{exc.module_class} ({exc.module_name})"
-                print(f"summarytool: the forward pass failed in {where}; the rows that ran:", file=sys.stderr)
-                print(exc.partial_summary, file=sys.stderr)
-            raise exc from exc.__cause__
-        measured = capture.measured
-        if measure_memory and optimizer is not None:
-            if input_size is not None:
-                fresh_inputs = lambda: make_inputs(shapes, batch_dim, dtypes, train_on)  # noqa: E731
-            else:
-                fresh_inputs = lambda: copy_to(user_x, train_on)  # noqa: E731
-            training = {Mode.TRAIN: True, Mode.EVAL: False}.get(model_mode)
-            with unset_fake_temporarily():  # a real step, outside a mixed estimate's fake tensors
-                measured = measure_train_step(
-                    user_model, fresh_inputs, user_kwargs, train_on, training, optimizer, precision=precision
-                )
-        summary_list, facts = capture.rows, capture.facts
-        total_input = None if x is None else total_input_bytes(x)  # None without input, as torchinfo
-        totals = facts.stats(model) if facts is not None else None
-        stats = ModelStatistics(
-            summary_list,
-            shown_size,
-            total_input,
-            formatting,
-            param_totals=totals,
-            flop_counter=capture.flops,
-            memory=capture.memory,
-            measured_memory=measured,
-        )
-    # How this summary was made, for exports (the CLI adds its target).
-    stats.run_settings = {
-        "device": None if requested_device is None else str(requested_device),
-        "dtypes": None if dtypes is None else [str(d) for d in dtypes],
-        "batch_dim": batch_dim,
-        "mode": model_mode.value,
-        "train_step": optimizer,
-        "measure_memory": bool(measure_memory),
-    }
-    if verbose > Verbosity.QUIET:
+    # would without summarytool (pausing it doubled the peak memory of such a pass). Inside
+    # torch.inference_mode() every tensor made would be an inference tensor (no version counter, no
+    # autograd): the summary's own copies and training steps are made outside it.
+    with preserved_rng(), torch.inference_mode(False), fake_world(plan.precision):
+        run = _prepare(model, plan)
+        capture = _capture(run, plan)
+        measured = _measure_step(model, run, plan) or capture.measured
+        stats = _assemble(run, capture, measured, plan)
+    stats.run_settings = plan.run_settings()
+    if plan.verbose > Verbosity.QUIET:
         print(stats)
     return stats
 
 
-def _parse_train_step(train_step: Any, columns: tuple[Column, ...], has_input: bool) -> str | None:
-    """The optimizer of the training-step memory estimate, or None when none was asked for."""
-    if train_step is True:
-        name: str | None = "adam"
-    elif train_step is False or train_step is None:
-        name = "adam" if CostColumns.ACTIVATION_MEMORY in columns else None
-    elif isinstance(train_step, str) and train_step.lower() in OPTIMIZERS:
-        name = train_step.lower()
+@dataclass
+class _Run:
+    """Where and on what the pass runs: the model it runs on (a copy for a dry run) and its inputs."""
+
+    model: nn.Module
+    registry: ModuleRegistry
+    x: Any
+    kwargs: dict[str, Any]
+    shown_size: Any
+    target: torch.device
+    run_on: torch.device | None  # where the model is moved for the pass (and back), if anywhere
+    train_on: torch.device | None  # where the training step of an estimate would run
+    probe: Probe | None
+    user_x: Any = None
+    shapes: list[tuple[int, ...]] | None = None
+
+
+def _prepare(user_model: nn.Module, plan: SummaryPlan) -> _Run:
+    """The model the pass runs on (the caller's, or a meta copy), the devices, and the inputs."""
+    model, device, low, mixed = user_model, plan.device, plan.low_dtype, plan.mixed
+    if plan.optimizer is not None and is_scripted(model):
+        raise ValueError(
+            "A training-step estimate follows the forward pass module by module, and a TorchScript "
+            "module runs without module hooks. Estimate the module before torch.jit.script()."
+        )
+    if plan.dry_run and (plan.optimizer is not None or needs_copy(model)) and not is_scripted(model):
+        # (A ScriptModule cannot be copied this way; it gets no pass on meta, only its parameters.)
+        # The caller's model is never touched: a training step would leave gradients even on a
+        # model that is already on meta.
+        model = meta_copy(model, torch.device("cpu") if mixed else torch.device("meta"))
+        if low is not None and not mixed:
+            cast_floating(model, low)  # pure low precision: weights, gradients, state
+    # Measured memory: around the summary's own forward pass, or (with train_step, whose summary
+    # pass is a dry run) on a copy of the caller's model on the device; checked before either runs.
+    probe: Probe | None = None
+    train_on: torch.device | None = None
+    if plan.optimizer is not None:
+        # The estimate runs the optimizer as torch would on the device the model trains on.
+        tensors = itertools.chain(user_model.parameters(), user_model.buffers())
+        train_on = _resolve_device(tensors, device, plan.input_size)
+        if plan.measure_memory:
+            probe_for(train_on)
+        device = "cpu" if mixed else "meta"  # (mixed: fake CPU tensors, under CPU autocast)
+    registry = ModuleRegistry(model, model.__class__.__name__)
+    target = _resolve_device(registry.tensors(), device, plan.input_size)
+    if plan.measure_memory and plan.optimizer is None and plan.input_size is not None:
+        probe = probe_for(target)  # the pass runs there; said before inputs are made there
+    _warn_half(plan.dtypes, plan.input_size, target)
+    kwargs, user_x, shapes = plan.forward_kwargs, None, None
+    if plan.input_size is not None:
+        shapes = normalize_input_size(plan.input_size)
+        x: Any = make_inputs(shapes, plan.batch_dim, plan.dtypes, target)
+        shown_size: Any = shown_input_size(plan.input_size)
+        kwargs = move_to(kwargs, target)
+    elif plan.input_data is not None:
+        x, shown_size = prepare_input_data(plan.input_data)
+        user_x = x
+        if plan.measure_memory and plan.optimizer is not None:
+            require_real_inputs(user_x)  # before the estimate runs, not after
+        if plan.dry_run and mixed:  # fake CPU stand-ins (nothing allocated)
+            x, kwargs = (map_tensors(v, lambda t: torch.empty_like(t, device="cpu")) for v in (x, kwargs))
+        elif plan.dry_run:  # generated inputs and their kwargs are made on meta already
+            x, kwargs = to_meta(x), to_meta(kwargs)
+        if plan.measure_memory and plan.optimizer is None:  # input_data is never moved: it runs where it is
+            first = next(iter(iter_tensors(x)), None)
+            probe = probe_for(target if first is None else first.device)
     else:
-        raise ValueError(f"train_step must be True, False or one of {OPTIMIZERS}, got {train_step!r}.")
-    if name is not None and not has_input:
-        raise ValueError("train_step needs input_size or input_data: the estimate runs a training step.")
-    return name
+        x, shown_size = None, []
+    if low is not None and not mixed and x is not None:
+        x = cast_inputs(x, low)
+    # The model goes where generated inputs are (and comes back afterwards); input_data is never moved.
+    # (A meta copy is on meta already, but for its 0-d tensors, which stay real on purpose.)
+    has_target = plan.input_size is not None and device is not None and model is user_model
+    run_on = target if has_target else None
+    return _Run(model, registry, x, kwargs, shown_size, target, run_on, train_on, probe, user_x, shapes)
 
 
-def _parse(enum: type, value: Any) -> Any:
+def _capture(run: _Run, plan: SummaryPlan) -> _Capture:
+    """The pass, with the dry run's fallbacks; a failure says which module and what to do."""
     try:
-        return enum(value)
-    except ValueError:
-        allowed = ", ".join(repr(e.value) for e in enum)
-        raise ValueError(f"{value!r} is not a valid {enum.__name__}; choose from {allowed}.") from None
+        try:
+            return _collect_rows(run, plan)
+        except SummaryError as exc:
+            cause = exc.__cause__ or exc
+            if plan.dry_run and plan.input_data is not None and needs_cpu_lengths(cause):
+                # Packed-sequence lengths must be values on the CPU: keep them real and run again.
+                run.x = to_meta(run.user_x, keep_lengths=True)
+                return _collect_rows(run, plan)
+            if plan.mixed or not (plan.dry_run and _is_data_dependent_on_meta(cause)):
+                raise
+            # Data-dependent ops (nonzero, boolean masks) cannot run on meta tensors; fake tensors
+            # can, with symbolic sizes (u0, u1, ...) where the data would decide.
+            try:
+                with symbolic_fake_mode():
+                    return _collect_rows(run, plan)
+            except SummaryError:
+                raise exc from exc.__cause__  # the meta error says what to do instead
+    except SummaryError as exc:
+        hint = _missing_batch_hint(run.model, plan.input_size) if plan.batch_dim is None else None
+        if hint is not None:
+            cause = exc.__cause__
+            exc = SummaryError(
+                f"{exc}\n{hint}", exc.partial_summary, exc.module_name, exc.module_class, exc.input_shapes
+            )
+            exc.__cause__ = cause
+        if plan.verbose and exc.partial_summary is not None:
+            where = f"{exc.module_class} ({exc.module_name})"
+            print(f"summarytool: the forward pass failed in {where}; the rows that ran:", file=sys.stderr)
+            print(exc.partial_summary, file=sys.stderr)
+        raise exc from exc.__cause__
 
 
-def _parse_columns(col_names: Iterable[str] | None, has_input: bool) -> tuple[Column, ...]:
-    if col_names is None:
-        return DEFAULT_COLUMN_NAMES if has_input else (ColumnSettings.NUM_PARAMS,)
-    if isinstance(col_names, str):
-        col_names = (col_names,)
-    return tuple(parse_column(c) for c in col_names)
-
-
-def _validate(
-    input_data: Any,
-    input_size: Any,
-    columns: tuple[Column, ...],
-    col_width: int,
-    verbose: Any,
-    depth: Any,
-) -> None:
-    if not isinstance(col_width, int) or col_width <= 0:
-        raise ValueError(f"Column width must be greater than 0: col_width={col_width!r}")
-    if verbose not in (0, 1, 2):
-        raise ValueError(f"verbose must be 0 (quiet), 1 (default) or 2 (verbose), got {verbose!r}.")
-    if not (isinstance(depth, int) and not isinstance(depth, bool) and depth >= 0) and depth != math.inf:
-        raise ValueError(
-            f"depth must be an int >= 0 (0 shows the root only) or float('inf') for every level, got {depth!r}."
+def _measure_step(user_model: nn.Module, run: _Run, plan: SummaryPlan) -> MeasuredMemory | None:
+    """measure_memory with train_step: a real training step on a copy of the caller's model."""
+    if not (plan.measure_memory and plan.optimizer is not None):
+        return None
+    train_on = run.train_on
+    assert train_on is not None
+    if run.shapes is not None:
+        shapes = run.shapes
+        fresh_inputs = lambda: make_inputs(shapes, plan.batch_dim, plan.dtypes, train_on)  # noqa: E731
+    else:
+        fresh_inputs = lambda: copy_to(run.user_x, train_on)  # noqa: E731
+    training = {Mode.TRAIN: True, Mode.EVAL: False}.get(plan.mode)
+    with unset_fake_temporarily():  # a real step, outside a mixed estimate's fake tensors
+        return measure_train_step(
+            user_model,
+            fresh_inputs,
+            plan.forward_kwargs,
+            train_on,
+            training,
+            plan.optimizer,
+            precision=plan.precision,
         )
-    if input_data is not None and input_size is not None:
-        raise RuntimeError("Only one of (input_data, input_size) should be specified.")
-    needs = [c.value for c in columns if c in INPUT_NEEDED_COLUMNS]
-    if input_data is None and input_size is None and needs:
-        raise ValueError(
-            f"You must pass input_data or input_size in order to use columns: {needs}. "
-            "Without input, only parameter columns (num_params, params_percent, kernel_size, groups, trainable) work."
-        )
 
 
-def _refuse_meta_weights_on_a_real_device(model: nn.Module, device: Any, input_size: Any) -> None:
-    """A model built on meta has shapes but no values: it can be dry-run, never moved to a device."""
-    if device is None or input_size is None or torch.device(device).type == "meta":
-        return
-    meta = next((n for n, p in model.named_parameters() if p.device.type == "meta"), None)
-    if meta is not None:
-        raise ValueError(
-            f"The model's weights are on the meta device (shapes, no values; e.g. {meta!r}), so it cannot run "
-            f"on {device!r}. Use device='meta' for a dry run that allocates nothing, or give it real weights "
-            f"first: model.to_empty(device={str(device)!r}) and load a state dict."
-        )
-
-
-def _refuse_cuda_without_cuda(device: Any) -> None:
-    """torch's own error for this is an AssertionError about how torch was compiled."""
-    if device is not None and torch.device(device).type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
-            f"torch sees no CUDA GPU here (device={str(device)!r}). Use device='cpu', or device='meta' for a "
-            "dry run that allocates nothing (a training-step estimate with train_step=True may still name "
-            "device='cuda': it runs on meta copies as the GPU would)."
-        )
+def _assemble(
+    run: _Run, capture: _Capture, measured: MeasuredMemory | None, plan: SummaryPlan
+) -> ModelStatistics:
+    """The ModelStatistics of a finished capture; the display settings are made here, after it."""
+    total_input = None if run.x is None else total_input_bytes(run.x)  # None without input, as torchinfo
+    totals = capture.facts.stats(run.model) if capture.facts is not None else None
+    return ModelStatistics(
+        capture.rows,
+        run.shown_size,
+        total_input,
+        plan.formatting(),
+        param_totals=totals,
+        flop_counter=capture.flops,
+        memory=capture.memory,
+        measured_memory=measured,
+    )
 
 
 def _missing_batch_hint(model: nn.Module, input_size: Any) -> str | None:
@@ -455,38 +374,29 @@ class _Capture:
         self.measured = measured
 
 
-def _collect_rows(
-    model: nn.Module,
-    registry: ModuleRegistry,
-    x: Any,
-    batch_dim: int | None,
-    use_cache: bool,
-    device: torch.device | None,
-    mode: Mode,
-    formatting: FormattingOptions,
-    kwargs: dict[str, Any],
-    count_flops: bool = False,
-    optimizer: tuple[str, torch.device, str] | None = None,
-    probe: Probe | None = None,
-) -> _Capture:
+def _collect_rows(run: _Run, plan: SummaryPlan) -> _Capture:
+    model = run.model
     name = model.__class__.__name__
-    use_cache = use_cache and optimizer is None and probe is None  # a cached pass measures nothing
+    # (A cached pass measures nothing, and a training-step estimate is never cached.)
+    use_cache = plan.cache and plan.optimizer is None and run.probe is None
     if use_cache and name in _cached_forward_pass:
         return _Capture(_cached_forward_pass[name], None, None)
-    facts = ModuleFacts(registry)
-    all_outputs = OutputRowSettings.ALL_OUTPUT_SHAPES in formatting.row_settings
-    recorder = CallRecorder(registry, facts, batch_dim, count_flops, all_outputs)
-    counter = FlopCounter(recorder.stack) if count_flops else None
-    step = _TrainStep(*optimizer, recorder) if optimizer is not None else None
+    facts = ModuleFacts(run.registry)
+    recorder = CallRecorder(run.registry, facts, plan.batch_dim, plan.count_flops, plan.all_output_shapes)
+    counter = FlopCounter(recorder.stack) if plan.count_flops else None
+    step = None
+    if plan.optimizer is not None:
+        assert run.train_on is not None
+        step = _TrainStep(plan.optimizer, run.train_on, plan.precision, recorder)
     measured: dict[str, Any] = {}
-    run = (model, x, kwargs, mode, device, recorder, counter)
-    if x is None or is_scripted(model):
+    args = (model, run.x, run.kwargs, plan.mode, run.run_on, recorder, counter)
+    if run.x is None or is_scripted(model):
         # A ScriptModule runs (for measured memory) unless this is a dry run: it has no meta copy.
-        if x is not None and not all(t.device.type == "meta" for t in iter_tensors(x)):
-            _run_forward(*run, None, step, probe, measured)
-        rows = static_rows(registry, facts)
+        if run.x is not None and not all(t.device.type == "meta" for t in iter_tensors(run.x)):
+            _run_forward(*args, None, step, run.probe, measured)
+        rows = static_rows(run.registry, facts)
     else:
-        rows = _run_forward(*run, formatting, step, probe, measured)
+        rows = _run_forward(*args, plan, step, run.probe, measured)
         rows = insert_missing_ancestors(rows, lambda place: new_row(place, facts, None))
     link_rows(rows, mark_recursive=True)
     if counter is not None:
@@ -494,8 +404,8 @@ def _collect_rows(
     if use_cache:
         _cached_forward_pass[name] = rows
     report = None
-    if probe is not None and measured:
-        report = MeasuredMemory(str(probe.device), probe.method, **measured)
+    if run.probe is not None and measured:
+        report = MeasuredMemory(str(run.probe.device), run.probe.method, **measured)
     return _Capture(rows, facts, counter, step.report if step is not None else None, report)
 
 
@@ -549,7 +459,7 @@ def _run_forward(
     device: torch.device | None,
     recorder: CallRecorder,
     counter: FlopCounter | None,
-    formatting: FormattingOptions | None = None,
+    plan: SummaryPlan | None = None,
     step: _TrainStep | None = None,
     probe: Probe | None = None,
     measured: dict[str, Any] | None = None,
@@ -587,7 +497,7 @@ def _run_forward(
             if step is not None:
                 step.finish(model, output)
     except Exception as exc:
-        raise _failure(exc, recorder, formatting) from exc
+        raise _failure(exc, recorder, None if plan is None else plan.formatting()) from exc
     return recorder.rows
 
 
