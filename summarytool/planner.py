@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from summarytool.capture.dry_run import meta_copy
-from summarytool.capture.memory import OPTIMIZERS, MemoryReport
+from summarytool.capture.memory import OPTIMIZERS, MemoryReport, foreach_on
 from summarytool.capture.precision import PRECISIONS, is_mixed, low_dtype
 
 SHARDING = ("none", "ddp", "zero1", "zero2", "fsdp")
@@ -123,18 +123,25 @@ def step_memory(report: MemoryReport, setup: TrainingSetup, model: nn.Module) ->
     notes: list[str] = []
     unit = _largest_unit(model, setup.checkpoint)
     p_r, g_r, s_r, fb_g_r, extra = params, grads, state, fb_grads, 0
-    if setup.shard == "ddp":
+    if setup.shard in ("ddp", "zero1"):  # torch's ZeRO-1, ZeroRedundancyOptimizer, runs over DDP
         extra = grads
         notes.append("DDP keeps its gradient buckets beside the gradients (gradient_as_bucket_view=False)")
     if setup.shard in ("zero1", "zero2", "fsdp"):
-        s_r, opt_tmp = state / n, opt_tmp / n
+        s_r = state / n
+        # ZeroRedundancyOptimizer gives each rank whole parameters: a per-parameter (not foreach)
+        # step's temporaries are a whole parameter's, as on one rank.
+        if setup.shard != "zero1" or foreach_on(torch.device(setup.device)):
+            opt_tmp = opt_tmp / n
     if setup.shard in ("zero2", "fsdp"):
         g_r, fb_g_r = grads / n, fb_grads / n
     if setup.shard == "fsdp":
         p_r = params / n
-        extra = 2 * unit  # the all-gathered unit in use and the next one, prefetched
+        # The all-gathered unit in use, the next one prefetched, and in the backward pass the
+        # reduce-scatter input of the unit just done (measured: FSDP2 on 2 gloo ranks).
+        extra = 3 * unit
         notes.append(
-            f"FSDP all-gathers one unit at a time (the largest: {unit:,} bytes), the next prefetched"
+            f"FSDP all-gathers one unit at a time (the largest: {unit:,} bytes), the next prefetched, "
+            "while the last one's gradients are reduce-scattered"
         )
     keeps_grads = setup.accumulate > 1 or not setup.set_to_none
     if keeps_grads:
@@ -143,7 +150,7 @@ def step_memory(report: MemoryReport, setup: TrainingSetup, model: nn.Module) ->
         phase_fb = p_r + s_r + extra + g_r + max(act, act_forward)
     else:
         phase_fb = p_r + s_r + extra + fb_g_r + act
-    phase_opt = p_r + g_r + s_r + opt_tmp + (extra if setup.shard == "ddp" else 0)
+    phase_opt = p_r + g_r + s_r + opt_tmp + (extra if setup.shard in ("ddp", "zero1") else 0)
     peak = max(phase_fb, phase_opt)
     phase = "forward/backward" if phase_fb >= phase_opt else "optimizer step"
     held = p_r + g_r + s_r
@@ -365,30 +372,39 @@ def fit(
         return FitResult(search, 0, None, probes[1], budget, setup, splits[1], probes, _advice(setup, search))
     lo, hi = 1, None  # lo fits; hi (when known) does not
     # The forward/backward phase grows in proportion to the size (activations); the optimizer
-    # step's does not. A line through that phase at sizes 1 and 2 gives the first guess; each
-    # later guess interpolates between the closest sizes known to fit and not to fit.
+    # step's does not. A line through that phase at sizes 1 and 2 gives the first guess; later
+    # guesses follow the secant through the probes nearest the budget, every other step a bisection
+    # while the bracket is wide (so a curved peak cannot make it creep).
     if max_size >= 2:
         peak(2)
         slope = splits[2].forward_backward_bytes - splits[1].forward_backward_bytes
         guess = max_size if slope <= 0 else 1 + (budget - splits[1].forward_backward_bytes) // slope
         lo, hi = (2, None) if probes[2] <= budget else (1, 2)
-        while hi is None and lo < max_size:
-            guess = min(max_size, max(guess, lo + 1))
-            if peak(guess) <= budget:
-                lo, guess = guess, guess * 2
+        below = 1  # the fitting probe before lo, for the secant while no size is known not to fit
+        while hi is None and lo < max_size:  # grow until a size does not fit
+            candidate = int(min(max_size, max(lo + 1, guess)))
+            if peak(candidate) <= budget:
+                below, lo = lo, candidate
+                rise = (probes[lo] - probes[below]) / (lo - below)
+                guess = min(lo * 4, lo + (budget - probes[lo]) / rise) if rise > 0 else lo * 2
             else:
-                hi = guess
+                hi = candidate
+        # Then regula falsi with the Illinois rule: an end kept twice has its weight halved, so a
+        # curved peak converges fast instead of creeping from one side.
+        f_lo, f_hi, kept = probes[lo] - budget, (probes[hi] - budget) if hi is not None else 0, 0
         while hi is not None and hi - lo > 1:
-            step = (probes[hi] - probes[lo]) / (hi - lo)
-            guess = lo + int((budget - probes[lo]) / step) if step > 0 else (lo + hi) // 2
-            # Probe next to the interpolated size, on the side that settles it fastest.
-            mid = min(hi - 1, max(lo + 1, guess))
-            if peak(mid) <= budget:
-                lo = mid
-                if mid + 1 < hi and peak(mid + 1) > budget:
-                    hi = mid + 1
+            guess = lo + (hi - lo) * (-f_lo) / (f_hi - f_lo) if f_hi > f_lo else (lo + hi) / 2
+            candidate = int(min(hi - 1, max(lo + 1, guess)))
+            if peak(candidate) <= budget:
+                lo, f_lo = candidate, probes[candidate] - budget
+                kept = kept + 1 if kept > 0 else 1
+                if kept >= 2:
+                    f_hi /= 2
             else:
-                hi = mid
+                hi, f_hi = candidate, probes[candidate] - budget
+                kept = kept - 1 if kept < 0 else -1
+                if kept <= -2:
+                    f_lo /= 2
     next_peak = peak(lo + 1) if lo < max_size else None
     return FitResult(search, lo, probes[lo], next_peak, budget, setup, splits[lo], probes)
 

@@ -1,0 +1,242 @@
+"""Will it fit? The sharded per-rank estimate against a real 2-process run on CPU (issue 17).
+
+Each case starts two processes (torchrun-style: RANK, WORLD_SIZE, MASTER_ADDR=127.0.0.1 and a free
+MASTER_PORT), joined by the gloo backend, and trains a tower of MLP blocks whose parameters,
+gradients and optimizer state dominate the step. Each rank measures the peak of its second
+training step with live tensor storages tracked by a dispatch mode (as tests/test_planner.py's
+LiveStorages, apart from summarytool's estimator): the storages alive at the step's start (the
+parameters or this rank's shards, the optimizer state this rank holds, DDP's gradient buckets)
+plus every op's outputs until they are freed, and FSDP2's storage resizes (as torch's MemTracker
+follows them). A DTensor (FSDP2) counts its local shard.
+
+The cases: DDP (gloo, gradient_as_bucket_view=False, the default); ZeRO-1 as torch runs it,
+ZeroRedundancyOptimizer(AdamW) over that DDP model (so DDP's gradient buckets are there too, and
+each rank steps whole parameters); FSDP2 fully_shard per block, then the root, on a CPU mesh. At the
+FSDP2 peak in the backward pass, beside the shards and the state, a rank holds about three units:
+the one in use, the prefetched one and the reduce-scatter input of the one just done (gloo's
+reduce-scatter also makes a temporary of a unit's size now and then, which NCCL does not).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import weakref
+
+import pytest
+import torch
+from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
+
+WIDTH, BLOCKS, BATCH, WORLD = 256, 4, 8, 2
+
+
+class Block(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(WIDTH, 4 * WIDTH), nn.Linear(4 * WIDTH, WIDTH)
+        self.norm = nn.LayerNorm(WIDTH)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(x + self.fc2(torch.nn.functional.gelu(self.fc1(x))))
+
+
+class Tower(nn.Module):
+    """Four blocks of 2.1 MB of fp32 parameters each, and a small head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList(Block() for _ in range(BLOCKS))
+        self.head = nn.Linear(WIDTH, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for block in self.blocks:
+            x = block(x)
+        return self.head(x)
+
+
+def _local(t: torch.Tensor) -> torch.Tensor:
+    local = getattr(t, "_local_tensor", None)  # a DTensor: this rank's shard
+    return t if local is None else local
+
+
+class LiveStorages(TorchDispatchMode):
+    """Peak bytes of live tensor storages: those alive at the start plus every op's outputs until freed."""
+
+    def __init__(self, existing: list[torch.Tensor]) -> None:
+        super().__init__()
+        self.live: dict[int, int] = {}
+        self.current = self.peak = 0
+        for t in existing:
+            self._add(t)
+
+    def _add(self, t: torch.Tensor) -> None:
+        storage = _local(t).untyped_storage()
+        key = storage._cdata
+        if key not in self.live:
+            self.live[key] = storage.nbytes()
+            self.current += storage.nbytes()
+            self.peak = max(self.peak, self.current)
+            weakref.finalize(storage, self._gone, key)
+
+    def _gone(self, key: int) -> None:
+        self.current -= self.live.pop(key, 0)
+
+    def _resized(self, storage: torch.UntypedStorage) -> None:
+        key = storage._cdata
+        if key in self.live:
+            self.current += storage.nbytes() - self.live[key]
+            self.live[key] = storage.nbytes()
+            self.peak = max(self.peak, self.current)
+        else:
+            self._add(torch.empty(0).set_(storage))
+
+    def __enter__(self) -> LiveStorages:
+        # FSDP2 frees and re-allocates its unsharded parameters by resizing their storages, which
+        # no dispatch mode sees: follow UntypedStorage.resize_ (as torch's MemTracker does).
+        self._resize = resize = torch.UntypedStorage.resize_
+
+        def resize_(storage: torch.UntypedStorage, size: int) -> None:
+            resize(storage, size)
+            self._resized(storage)
+
+        torch.UntypedStorage.resize_ = resize_  # type: ignore[method-assign]
+        return super().__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        torch.UntypedStorage.resize_ = self._resize  # type: ignore[method-assign]
+        super().__exit__(*exc)
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+        out = func(*args, **(kwargs or {}))
+        for t in tree_flatten(out)[0]:
+            if isinstance(t, torch.Tensor):
+                self._add(t)
+        return out
+
+
+def _worker(strategy: str) -> dict[str, object]:
+    """One rank of the run (started with torchrun's environment variables): its measured peak."""
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    dist.init_process_group("gloo")
+    rank = dist.get_rank()
+    torch.manual_seed(0)
+    model: nn.Module = Tower().train()
+    buckets: list[torch.Tensor] = []
+    if strategy in ("ddp", "zero1"):  # torch's ZeRO-1 runs over DDP, as its documentation shows
+        model = DDP(model)  # gradient_as_bucket_view=False, the default: buckets beside the gradients
+
+        def allreduce(state, bucket):  # noqa: ANN001, ANN202 (DDP checks real annotations)
+            # DDP's default (average by allreduce) in Python, to see the bucket it reduces
+            buckets.append(bucket.buffer())
+            tensor = bucket.buffer().div_(WORLD)
+            return dist.all_reduce(tensor, async_op=True).get_future().then(lambda f: f.value()[0])
+
+        model.register_comm_hook(None, allreduce)
+    if strategy == "zero1":
+        from torch.distributed.optim import ZeroRedundancyOptimizer
+
+        opt = ZeroRedundancyOptimizer(model.parameters(), optimizer_class=torch.optim.AdamW, foreach=False)
+        local_opt = opt.optim  # the AdamW over this rank's partition
+    else:
+        if strategy == "fsdp":
+            try:
+                from torch.distributed.device_mesh import init_device_mesh
+                from torch.distributed.fsdp import fully_shard
+
+                mesh = init_device_mesh("cpu", (WORLD,))
+                for block in model.blocks:
+                    fully_shard(block, mesh=mesh)
+                fully_shard(model, mesh=mesh)
+            except (ImportError, NotImplementedError, RuntimeError) as exc:
+                return {"rank": rank, "skip": f"FSDP2 fully_shard on a CPU mesh with gloo: {exc!r}"}
+        opt = local_opt = torch.optim.AdamW(model.parameters(), foreach=False)
+
+    def step() -> None:
+        model(torch.randn(BATCH, WIDTH)).sum().backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    step()  # the first step makes the optimizer state; DDP rebuilds its buckets in the second
+    state = [v for s in local_opt.state.values() for v in s.values() if isinstance(v, torch.Tensor)]
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    live = LiveStorages([*model.parameters(), *model.buffers(), *state, *grads, *buckets])
+    buckets.clear()  # only DDP's reducer holds them now (it replaces them in the step)
+    del state, grads
+    with live:
+        step()
+    dist.barrier()
+    dist.destroy_process_group()
+    return {"rank": rank, "peak": live.peak}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_ranks(strategy: str, timeout: float = 60.0) -> list[dict[str, object]]:
+    """Each rank's measured peak, from a real `WORLD`-process gloo run on 127.0.0.1."""
+    port = _free_port()
+    procs = []
+    for rank in range(WORLD):
+        env = {
+            **os.environ,
+            "RANK": str(rank),
+            "LOCAL_RANK": str(rank),
+            "WORLD_SIZE": str(WORLD),
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": str(port),
+            "OMP_NUM_THREADS": "1",
+        }
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, __file__, strategy],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    deadline = time.monotonic() + timeout
+    results = []
+    try:
+        for proc in procs:
+            out, err = proc.communicate(timeout=max(1.0, deadline - time.monotonic()))
+            assert proc.returncode == 0, f"rank failed ({strategy}):\n{err[-4000:]}"
+            results.append(json.loads(out.strip().splitlines()[-1]))
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    return sorted(results, key=lambda r: r["rank"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("strategy", ["zero1", "ddp", "fsdp"])
+def test_each_ranks_peak_in_a_real_two_process_run_is_within_10_percent(strategy: str) -> None:
+    from summarytool.planner import TrainingSetup, estimate
+
+    setup = TrainingSetup(device="cpu", shard=strategy, world_size=WORLD)
+    estimated = estimate(Tower(), (BATCH, WIDTH), setup=setup).peak_bytes
+    ranks = run_ranks(strategy)
+    skipped = [r["skip"] for r in ranks if "skip" in r]
+    if skipped:
+        pytest.skip(str(skipped[0]))
+    for r in ranks:
+        peak = r["peak"]
+        assert isinstance(peak, int)
+        assert abs(estimated - peak) <= 0.10 * peak, (strategy, r["rank"], estimated, peak)
+
+
+if __name__ == "__main__":
+    print(json.dumps(_worker(sys.argv[1])))
