@@ -372,30 +372,39 @@ def fit(
         return FitResult(search, 0, None, probes[1], budget, setup, splits[1], probes, _advice(setup, search))
     lo, hi = 1, None  # lo fits; hi (when known) does not
     # The forward/backward phase grows in proportion to the size (activations); the optimizer
-    # step's does not. A line through that phase at sizes 1 and 2 gives the first guess; each
-    # later guess interpolates between the closest sizes known to fit and not to fit.
+    # step's does not. A line through that phase at sizes 1 and 2 gives the first guess; later
+    # guesses follow the secant through the probes nearest the budget, every other step a bisection
+    # while the bracket is wide (so a curved peak cannot make it creep).
     if max_size >= 2:
         peak(2)
         slope = splits[2].forward_backward_bytes - splits[1].forward_backward_bytes
         guess = max_size if slope <= 0 else 1 + (budget - splits[1].forward_backward_bytes) // slope
         lo, hi = (2, None) if probes[2] <= budget else (1, 2)
-        while hi is None and lo < max_size:
-            guess = min(max_size, max(guess, lo + 1))
-            if peak(guess) <= budget:
-                lo, guess = guess, guess * 2
+        below = 1  # the fitting probe before lo, for the secant while no size is known not to fit
+        while hi is None and lo < max_size:  # grow until a size does not fit
+            candidate = int(min(max_size, max(lo + 1, guess)))
+            if peak(candidate) <= budget:
+                below, lo = lo, candidate
+                rise = (probes[lo] - probes[below]) / (lo - below)
+                guess = min(lo * 4, lo + (budget - probes[lo]) / rise) if rise > 0 else lo * 2
             else:
-                hi = guess
+                hi = candidate
+        # Then regula falsi with the Illinois rule: an end kept twice has its weight halved, so a
+        # curved peak converges fast instead of creeping from one side.
+        f_lo, f_hi, kept = probes[lo] - budget, (probes[hi] - budget) if hi is not None else 0, 0
         while hi is not None and hi - lo > 1:
-            step = (probes[hi] - probes[lo]) / (hi - lo)
-            guess = lo + int((budget - probes[lo]) / step) if step > 0 else (lo + hi) // 2
-            # Probe next to the interpolated size, on the side that settles it fastest.
-            mid = min(hi - 1, max(lo + 1, guess))
-            if peak(mid) <= budget:
-                lo = mid
-                if mid + 1 < hi and peak(mid + 1) > budget:
-                    hi = mid + 1
+            guess = lo + (hi - lo) * (-f_lo) / (f_hi - f_lo) if f_hi > f_lo else (lo + hi) / 2
+            candidate = int(min(hi - 1, max(lo + 1, guess)))
+            if peak(candidate) <= budget:
+                lo, f_lo = candidate, probes[candidate] - budget
+                kept = kept + 1 if kept > 0 else 1
+                if kept >= 2:
+                    f_hi /= 2
             else:
-                hi = mid
+                hi, f_hi = candidate, probes[candidate] - budget
+                kept = kept - 1 if kept < 0 else -1
+                if kept <= -2:
+                    f_lo /= 2
     next_peak = peak(lo + 1) if lo < max_size else None
     return FitResult(search, lo, probes[lo], next_peak, budget, setup, splits[lo], probes)
 
