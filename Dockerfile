@@ -53,10 +53,24 @@ ENV VIRTUAL_ENV=/opt/venv \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
     PYTHONUNBUFFERED=1
+# --system-site-packages switches the user site on inside the venv (a plain venv has it off), so that `pip install X`
+# as dev, who cannot write /opt/venv, becomes a user install into ~/.local on the home volume (pip's own default
+# when site-packages is read-only); root still installs into the venv. Nothing else is exposed: the base's
+# dist-packages hold no Python distributions (tests/image/test_user_packages.py checks). A venv puts its own
+# site-packages before the user site; 00-user-site-first.pth puts ~/.local first, as outside a venv, so that a package
+# dev installs deliberately (pip install --ignore-installed torch==...) is the one imported, and `summarytool
+# selfcheck` names it. The .pth in the base Python's site directory lets a project venv made with `python -m venv
+# --system-site-packages` (whose system site is the base Python's, not /opt/venv's) see the locked packages too.
 COPY requirements/image.lock /opt/summarytool/image.lock
-RUN python3 -m venv /opt/venv \
+RUN python3 -m venv --system-site-packages /opt/venv \
     && pip install --require-hashes -r /opt/summarytool/image.lock \
-    && pip check
+    && pip check \
+    && printf '%s\n' 'import os, site, sys; u = site.getusersitepackages() if site.check_enableusersite() else ""; v = [p for p in sys.path if p.startswith(sys.prefix + os.sep) and p.endswith("-packages")]; os.path.isdir(u) and u not in sys.path and v and sys.path.insert(sys.path.index(v[0]), u)' \
+        >"$(/opt/venv/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/00-user-site-first.pth" \
+    && base_site=$(/usr/bin/python3 -c 'import site; print(site.getsitepackages()[0])') \
+    && mkdir -p "$base_site" \
+    && /opt/venv/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))' \
+        >"$base_site/summarytool-image-venv.pth"
 
 # Container plumbing: entrypoint, health check, sshd and Jupyter configuration.
 COPY image/sshd_config /etc/ssh/sshd_config

@@ -5,6 +5,7 @@
 # Environment: NB_UID NB_GID JUPYTER_TOKEN JUPYTER_TOKEN_FILE SSH_AUTHORIZED_KEYS SSH_AUTHORIZED_KEYS_FILE
 #              SELFCHECK=warn|strict|off SELFCHECK_ARGS START_JUPYTER START_SSHD (see README, "The image")
 #              BIND_ADDRESS JUPYTER_PASSWORD_HASH JUPYTER_CERTFILE JUPYTER_KEYFILE (docs/sharing.md).
+#              PYTHONNOUSERSITE=1: start with dev's own packages (~/.local) switched off.
 # Messages go to stderr, so that a command's stdout stays its own.
 set -euo pipefail
 
@@ -16,10 +17,13 @@ die() { log "error: $*"; exit 2; }
 
 # How to run something as dev; empty when the container already runs as a non-root user (then the
 # root-only steps are skipped, and sshd cannot start).
+# dev's own packages (`pip install X` as dev: a user install on the home volume) have their scripts in
+# ~/.local/bin; PYTHONNOUSERSITE=1 switches the user packages off, and that directory with them.
+DEV_PATH=$([[ -n ${PYTHONNOUSERSITE:-} ]] || printf '%s' "$HOME_DIR/.local/bin:")$PATH
 AS_DEV=()
 if [[ $(id -u) == 0 ]]; then
   AS_DEV=(setpriv --reuid="$USER_NAME" --regid="$USER_NAME" --init-groups
-    env HOME="$HOME_DIR" USER="$USER_NAME" LOGNAME="$USER_NAME" SHELL=/bin/bash)
+    env HOME="$HOME_DIR" USER="$USER_NAME" LOGNAME="$USER_NAME" SHELL=/bin/bash PATH="$DEV_PATH")
 fi
 
 # Root here has no DAC_OVERRIDE or FOWNER (README, "Capabilities"): it cannot enter dev's private directories
@@ -223,6 +227,13 @@ if [[ $(id -u) == 0 ]]; then
   fi
 else
   log "running as uid $(id -u): NB_UID/NB_GID, SSH keys and the SSH environment are skipped"
+fi
+# The user site must exist before Python starts: a directory made later (by the first `%pip install`) would not
+# be on sys.path until the kernel restarts.
+if [[ -n ${PYTHONNOUSERSITE:-} ]]; then
+  log "user packages switched off (PYTHONNOUSERSITE=$PYTHONNOUSERSITE): only the image's /opt/venv is used"
+elif site=$("${AS_DEV[@]}" python3 -c 'import site; print(site.getusersitepackages())'); then
+  "${AS_DEV[@]}" mkdir -p "$site" "$HOME_DIR/.local/bin" || log "warning: could not create $site"
 fi
 if ! "${AS_DEV[@]}" test -e "$WORKSPACE/notebooks" && "${AS_DEV[@]}" test -w "$WORKSPACE"; then
   "${AS_DEV[@]}" cp -r /opt/summarytool/notebooks "$WORKSPACE/notebooks" || log "could not copy the notebooks"

@@ -90,7 +90,11 @@ def test_ssh_session_sees_the_container_environment(start):
     )
     for command in ("env", "bash -lc env"):  # a command over SSH, and a login shell
         env = dict(line.split("=", 1) for line in c.ssh(command).stdout.splitlines() if "=" in line)
-        assert env["PATH"].startswith("/opt/venv/bin:"), (command, env["PATH"])
+        # a login shell also has ~/.local/bin (dev's `pip install`s) first, from ~/.profile
+        assert env["PATH"].removeprefix("/home/dev/.local/bin:").startswith("/opt/venv/bin:"), (
+            command,
+            env["PATH"],
+        )
         assert env["VIRTUAL_ENV"] == "/opt/venv"
         assert env["NVIDIA_VISIBLE_DEVICES"] == "all"
         assert env["NVIDIA_DRIVER_CAPABILITIES"] == "compute,utility"
