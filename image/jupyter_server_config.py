@@ -22,3 +22,28 @@ if os.environ.get("JUPYTER_PASSWORD_HASH"):
 if os.environ.get("JUPYTER_CERTFILE") and os.environ.get("JUPYTER_KEYFILE"):
     c.ServerApp.certfile = os.environ["JUPYTER_CERTFILE"]
     c.ServerApp.keyfile = os.environ["JUPYTER_KEYFILE"]
+
+# TensorBoard behind Jupyter's own authentication (jupyter-server-proxy): http://HOST:8888/tensorboard/ (and a
+# JupyterLab launcher entry) starts it on first use, bound to loopback, reading TENSORBOARD_LOGDIR (default
+# /workspace/runs, where torch.utils.tensorboard.SummaryWriter() writes). No new port is published; a
+# TensorBoard started by hand (`tensorboard --logdir runs --port 6006`) is at /proxy/6006/, or use ssh -L.
+_logdir = os.environ.get("TENSORBOARD_LOGDIR", "/workspace/runs")
+c.ServerProxy.servers = {
+    "tensorboard": {
+        "command": [
+            "tensorboard",
+            "--logdir",
+            _logdir,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "{port}",
+            "--path_prefix",
+            "{base_url}tensorboard",
+        ],
+        "absolute_url": True,
+        "timeout": 60,
+        "launcher_entry": {"title": "TensorBoard", "enabled": True},
+        "new_browser_tab": True,
+    }
+}
