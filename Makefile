@@ -96,7 +96,7 @@ build: ## build the workstation image (IMAGE, TAG, BASE_IMAGE can be set)
 	  --build-arg SOURCE=$$(git remote get-url origin 2>/dev/null || echo unknown) \
 	  -t $(IMAGE):$(TAG) .
 
-run: ## start your own instance: make run NAME=alice [GPUS=0,1|all|none CPUS= MEMORY=] (docs/sharing.md)
+run: ## start your own instance: make run NAME=alice [GPUS=auto|auto:2|0,1|all|none CPUS= MEMORY=] (docs/sharing.md)
 	IMAGE=$(IMAGE) TAG=$(TAG) DOCKER="$(DOCKER)" $(INSTANCES) up --name '$(NAME)'
 
 run-cpu: ## start your own instance without a GPU (GPUS=none: the compose CPU variant)

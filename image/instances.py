@@ -8,8 +8,12 @@ Each instance is a compose project `summarytool-<name>`: its own container, volu
   port --name N jupyter|ssh               the host port an instance publishes
 Settings come from the environment, then from .env (as compose reads them): JUPYTER_PORT, SSH_PORT (empty:
 the first free pair of JUPYTER_PORT_RANGE / SSH_PORT_RANGE, default 8888-8987 and 2222-2321, pair i being
-(8888+i, 2222+i)), BIND_ADDRESS (default 127.0.0.1), GPUS (all | none | 0,1), CPUS, MEMORY, SHM_SIZE.
-Standard library only: it runs with the host's python3.
+(8888+i, 2222+i)), BIND_ADDRESS (default 127.0.0.1), GPUS (auto | auto:N | all | none | 0,1), CPUS, MEMORY,
+SHM_SIZE. GPUS empty: auto on a host with more than one GPU, all with one, none with none.
+GPUS=auto gives the new instance N (default 1) GPUs that no other running instance holds (read from the
+io.summarytool.gpus labels through the docker CLI), the least shared ones with a warning when all are taken.
+Standard library only: it runs with the host's python3 (the GPU list comes from summarytool's NVML query when
+summarytool and nvidia-ml-py can be imported, else from `nvidia-smi -L`).
 """
 
 from __future__ import annotations
@@ -96,8 +100,130 @@ def parse_gpus(text: str) -> list[str] | None:
         return []
     ids = [part.strip() for part in text.split(",")]
     if not all(re.fullmatch(r"\d+|GPU-[0-9a-fA-F-]+|MIG-[0-9a-zA-Z/-]+", i) for i in ids):
-        raise Refused(f"GPUS={text!r}: expected all, none, or device indices / UUIDs like 0,1")
+        raise Refused(f"GPUS={text!r}: expected auto, auto:N, all, none, or device indices / UUIDs like 0,1")
     return ids
+
+
+def parse_auto(text: str) -> int | None:
+    """auto -> 1, auto:N -> N (GPUs wanted); anything else -> None (not an auto request)."""
+    m = re.fullmatch(r"\s*auto(?::(\d+))?\s*", text)
+    if not m:
+        return None
+    count = int(m.group(1) or 1)
+    if count < 1:
+        raise Refused(f"GPUS={text.strip()!r}: auto:N needs N >= 1")
+    return count
+
+
+# ---- GPUs: what the host has, who holds which ---------------------------------------------------------------
+
+
+def _nvml_gpus() -> list[str] | None:
+    """The host's GPU indices from summarytool's NVML query; None when summarytool or pynvml is not importable
+    here (the host's python3 may have neither) or NVML failed for another reason than "no driver"."""
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    try:
+        from summarytool.selfcheck import nvml
+    except Exception:  # noqa: BLE001  (no summarytool on this python: fall back to nvidia-smi)
+        return None
+    info = nvml.query()
+    if info.available:
+        return [str(g.index) for g in info.gpus]
+    if info.status in (nvml.STATUS_NO_LIBRARY, nvml.STATUS_NO_DRIVER):
+        return []
+    return None
+
+
+def _smi_gpus() -> list[str]:
+    """`nvidia-smi -L`: lines like "GPU 0: NVIDIA H100 (UUID: GPU-...)"; no nvidia-smi: no GPU."""
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return re.findall(r"^GPU (\d+):", out, flags=re.M)
+
+
+def host_gpus(nvml_gpus=_nvml_gpus, smi_gpus=_smi_gpus) -> list[str]:
+    found = nvml_gpus()
+    return found if found is not None else smi_gpus()
+
+
+def held_gpus(containers: list[dict], project: str, host: list[str]) -> dict[str, list[str]]:
+    """GPU index -> the owners of the other *running* instances that hold it (their io.summarytool.gpus label;
+    "all" holds every GPU, "none" none, ids outside this host's list are ignored)."""
+    held: dict[str, list[str]] = {g: [] for g in host}
+    for c in containers:
+        labels = (c.get("Config") or {}).get("Labels") or {}
+        if labels.get(INSTANCE_LABEL) != "1" or not (c.get("State") or {}).get("Running"):
+            continue
+        if labels.get("com.docker.compose.project") == project:
+            continue
+        owner = labels.get(OWNER_LABEL) or c.get("Name", "?").lstrip("/")
+        value = (labels.get(GPUS_LABEL) or "").strip()
+        ids = host if value == "all" else [] if value in ("", "none") else value.split(",")
+        for g in ids:
+            if g.strip() in held:
+                held[g.strip()].append(owner)
+    return held
+
+
+def own_gpus(containers: list[dict], project: str) -> list[str] | None:
+    """The GPUs an existing container of this project was given (so `make run` again keeps them)."""
+    for c in containers:
+        labels = (c.get("Config") or {}).get("Labels") or {}
+        if labels.get("com.docker.compose.project") == project and labels.get(INSTANCE_LABEL) == "1":
+            value = (labels.get(GPUS_LABEL) or "").strip()
+            if re.fullmatch(r"\d+(,\d+)*", value):
+                return value.split(",")
+    return None
+
+
+def assign_gpus(
+    count: int, host: list[str], held: dict[str, list[str]], keep: list[str] | None = None
+) -> tuple[list[str], str | None]:
+    """`count` GPUs for a new instance: free ones first (lowest index), then the least shared, round-robin.
+    Returns the ids and a warning when any of them is shared with another instance."""
+    if not host:
+        return [], None
+    if keep and all(g in host for g in keep) and len(keep) == min(count, len(host)):
+        chosen = keep
+    else:
+        # fewest holders first, then lowest index: free GPUs, then a wrap-around over the least shared
+        order = sorted(host, key=lambda g: (len(held.get(g, [])), int(g)))
+        chosen = sorted(order[: min(count, len(host))], key=int)
+    shared = {g: held.get(g, []) for g in chosen if held.get(g)}
+    warning = None
+    if shared:
+        who = "; ".join(f"GPU {g} with {', '.join(owners)}" for g, owners in shared.items())
+        warning = (
+            f"all {len(host)} GPUs are taken by other instances: sharing {who}. Jobs on a shared GPU compete "
+            "for its memory and time; `make ps` shows who has which GPU."
+        )
+    return chosen, warning
+
+
+def resolve_gpus(
+    requested: str, containers: list[dict], project: str, host_list=host_gpus
+) -> tuple[list[str] | None, str | None]:
+    """GPUS as typed (or empty) -> (device ids | None for all | [] for none, a warning or None)."""
+    text = requested.strip()
+    if not text:
+        host = host_list()
+        text = "auto" if len(host) > 1 else "all" if len(host) == 1 else "none"
+        if text != "auto":
+            return parse_gpus(text), None
+    else:
+        host = None
+    count = parse_auto(text)
+    if count is None:
+        return parse_gpus(text), None
+    host = host if host is not None else host_list()
+    if not host:
+        return [], "GPUS=auto: no GPU found on this host (NVML / nvidia-smi): running on the CPU"
+    return assign_gpus(count, host, held_gpus(containers, project, host), own_gpus(containers, project))
 
 
 def exposure_problems(cfg: dict[str, str]) -> list[str]:
@@ -265,11 +391,17 @@ def compose_base(cli: str, project: str, files: list[Path]) -> list[str]:
 
 def cmd_up(args: argparse.Namespace, cfg: dict[str, str], cli: str) -> int:
     project = project_name(args.name)
-    gpus = parse_gpus(args.gpus or cfg.get("GPUS", "") or "all")
+    requested = args.gpus or cfg.get("GPUS", "")
+    if parse_auto(requested) is None and requested.strip():
+        parse_gpus(requested)  # a typo is refused before anything is asked of the engine
     problems = exposure_problems(cfg)
     if problems:
         raise Refused("\n  ".join(["not starting:", *problems]))
-    jupyter, ssh = choose_ports(cfg, project, published(inspect_all(cli)))
+    containers = inspect_all(cli)
+    gpus, warning = resolve_gpus(requested, containers, project)
+    if warning:
+        print(f"instances: warning: {warning}", file=sys.stderr)
+    jupyter, ssh = choose_ports(cfg, project, published(containers))
     files = [REPO / "docker-compose.yml"]
     with tempfile.TemporaryDirectory(prefix="summarytool-instance-") as tmp:
         if gpus == []:
@@ -386,7 +518,11 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up")
     up.add_argument("--name", required=True)
-    up.add_argument("--gpus", default="", help="all, none, or 0,1 (default: GPUS, else all)")
+    up.add_argument(
+        "--gpus",
+        default="",
+        help="auto, auto:N, all, none, or 0,1 (default: GPUS, else auto with >1 GPU, all with 1, none)",
+    )
     up.add_argument("-f", "--file", action="append", default=[], help="an extra compose file")
     up.add_argument("compose_args", nargs="*", help="more `docker compose up` arguments (after --)")
     down = sub.add_parser("down")
