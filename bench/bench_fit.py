@@ -1,0 +1,85 @@
+"""The planner's speed: how long `summarytool.fit` takes to answer, and its peak memory.
+
+Each search runs in a process of its own so that its peak RSS is its own. Prints a Markdown table.
+
+    python bench/bench_fit.py [--skip-70b]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+SEARCHES = {
+    "ResNet-50, 224x224, AdamW fp32, 16 GiB": (
+        "from summarytool.zoo import resnet50_like as build",
+        "fit(build(), (1, 3, 224, 224), '16GiB', train_step='adamw')",
+    ),
+    "ResNet-50, 224x224, AdamW bf16-mixed, 16 GiB": (
+        "from summarytool.zoo import resnet50_like as build",
+        "fit(build(), (1, 3, 224, 224), '16GiB', train_step='adamw', precision='bf16-mixed')",
+    ),
+}
+LLAMA = (
+    "import torch\nfrom summarytool.zoo import llama3_70b\n"
+    "def build():\n    with torch.device('meta'):\n        return llama3_70b()"
+)
+for ranks in (8, 64):
+    SEARCHES[f"Llama-3-70B shape, 4,096 tokens, bf16-mixed, checkpointed, FSDP x {ranks}, 80 GiB"] = (
+        LLAMA,
+        "fit(build(), (1, 4096), '80GiB', train_step='adamw', precision='bf16-mixed', dtypes=[torch.long], "
+        f"checkpoint=['DecoderLayer'], world_size={ranks}, shard='fsdp')",
+    )
+
+RUNNER = """
+import json, time
+{setup}
+from summarytool import fit
+start = time.perf_counter()
+result = {call}
+print(json.dumps({{"seconds": time.perf_counter() - start, "max": result.max_size,
+                  "peak": result.peak_bytes, "probes": len(result.probes)}}))
+"""
+
+
+def run(setup: str, call: str) -> tuple[dict, float]:
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        child = subprocess.Popen(
+            [sys.executable, "-c", RUNNER.format(setup=setup, call=call)], stdout=out, stderr=err
+        )
+        _, status, usage = os.wait4(child.pid, 0)
+        out.seek(0)
+        err.seek(0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            sys.exit(err.read()[-3000:])
+        return json.loads(out.read().strip().splitlines()[-1]), usage.ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--skip-70b", action="store_true", help="leave out the 70B search (minutes)")
+    args = parser.parse_args()
+    rows = ["| search | answer | peak at it | dry runs | time | peak RSS |", "|---|---:|---:|---:|---:|---:|"]
+    for name, (setup, call) in SEARCHES.items():
+        if args.skip_70b and "70B" in name:
+            continue
+        start = time.perf_counter()
+        data, rss = run(setup, call)
+        wall = time.perf_counter() - start
+        answer = f"batch {data['max']:,}" if data["max"] else "nothing fits"
+        at = "--" if data["peak"] is None else f"{data['peak'] / 2**30:.2f} GiB"
+        rows.append(
+            f"| {name} | {answer} | {at} | {data['probes']} | "
+            f"{data['seconds']:.1f} s ({wall:.1f} s with start-up) | {rss:,.0f} MB |"
+        )
+        print(rows[-1], file=sys.stderr, flush=True)
+    print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    main()
