@@ -11,11 +11,41 @@ c.ServerApp.root_dir = "/workspace"
 # Reached through a published port or an SSH tunnel, under whatever host name: the token guards it.
 c.ServerApp.allow_remote_access = True
 c.ServerApp.terminado_settings = {"shell_command": ["/bin/bash", "-l"]}
-c.ServerApp.shutdown_no_activity_timeout = 0
 
 # Sharing a server (docs/sharing.md): a password hash besides the token, and TLS with the user's certificate.
 # The entrypoint has checked both files are readable and, on a public BIND_ADDRESS, that the token is strong.
 import os  # noqa: E402
+
+
+def _seconds(name: str, default: int) -> int:
+    """An environment variable in seconds (0 switches that culling off); a bad value is said, not fatal."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        print(f"[jupyter_server_config] {name}={text!r}: expected seconds >= 0; using {default}")
+        return default
+    return value
+
+
+# Idle culling without a hub (README, "Sharing a server"): a kernel idle for JUPYTER_CULL_IDLE_TIMEOUT seconds
+# (default 12 h) is shut down, which frees the GPU memory it holds; checked every JUPYTER_CULL_INTERVAL seconds.
+# JUPYTER_CULL_CONNECTED=1 culls idle kernels even with a notebook tab open (default: yes, a forgotten tab must
+# not pin a GPU for days); JUPYTER_CULL_BUSY=1 culls busy ones too (default: no, a long training cell runs on).
+# JUPYTER_SHUTDOWN_NO_ACTIVITY_TIMEOUT stops the whole server after that long without kernels, terminals or
+# requests (default 0: off; the container then ends, and `restart: unless-stopped` would start it again, so use
+# it with restart: "no" or under a hub).
+c.MappingKernelManager.cull_idle_timeout = _seconds("JUPYTER_CULL_IDLE_TIMEOUT", 12 * 3600)
+c.MappingKernelManager.cull_interval = _seconds("JUPYTER_CULL_INTERVAL", 300) or 300
+c.MappingKernelManager.cull_connected = os.environ.get("JUPYTER_CULL_CONNECTED", "1").strip() == "1"
+c.MappingKernelManager.cull_busy = os.environ.get("JUPYTER_CULL_BUSY", "0").strip() == "1"
+c.TerminalManager.cull_inactive_timeout = _seconds("JUPYTER_CULL_TERMINAL_TIMEOUT", 0)
+c.TerminalManager.cull_interval = c.MappingKernelManager.cull_interval
+c.ServerApp.shutdown_no_activity_timeout = _seconds("JUPYTER_SHUTDOWN_NO_ACTIVITY_TIMEOUT", 0)
 
 if os.environ.get("JUPYTER_PASSWORD_HASH"):
     c.PasswordIdentityProvider.hashed_password = os.environ["JUPYTER_PASSWORD_HASH"]
