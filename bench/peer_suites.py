@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-OUTCOME_PLUGIN = '''
+OUTCOME_PLUGIN = """
 import json, os
 _results = {}
 def pytest_runtest_logreport(report):
@@ -26,7 +26,7 @@ def pytest_runtest_logreport(report):
 def pytest_sessionfinish(session):
     with open(os.environ["PEER_OUTCOMES"], "w") as f:
         json.dump(_results, f)
-'''
+"""
 
 TORCHINFO_TESTS = ["tests/torchinfo_test.py", "tests/exceptions_test.py"]
 
@@ -72,7 +72,9 @@ def main(peers: Path, work: Path, shim: Path) -> int:
     ps_root = work / "pytorch-summary"
     shutil.copytree(shim / "torchsummary", ps_root / "torchsummary")
     shutil.copytree(peers / "pytorch-summary" / "torchsummary" / "tests", ps_root / "torchsummary" / "tests")
-    ps = _pytest(ps_root, [plugin_dir], ["torchsummary/tests/unit_tests/torchsummary_test.py"], work / "ps.json")
+    ps = _pytest(
+        ps_root, [plugin_dir], ["torchsummary/tests/unit_tests/torchsummary_test.py"], work / "ps.json"
+    )
 
     ok = _report("torchinfo main (CPU tests)", ti)
     ok = _report("pytorch-summary", ps) and ok
