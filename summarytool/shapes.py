@@ -130,3 +130,11 @@ def all_shapes(obj: Any) -> list[list[int]]:
 
     walk(obj)
     return found
+
+
+def is_concrete(shape: list[Any]) -> bool:
+    """True when every size is a plain int (not a symbol from a data-dependent op or a jagged size).
+
+    A dict output's ``[[shape]]`` (torchinfo's form with batch_dim) is looked into.
+    """
+    return all(is_concrete(v) if isinstance(v, list) else type(v) is int for v in shape)

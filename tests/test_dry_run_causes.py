@@ -182,3 +182,18 @@ def test_hugging_face_models_whose_mask_code_reads_values(name: str) -> None:
     assert _table(meta) == _table(cpu)
     stats = summary(_hf(name).eval(), input_data=data, train_step=True, verbose=0)
     assert stats.memory.parameters == sum(p.numel() * 4 for p in _hf(name).parameters())
+
+
+def test_sizes_the_data_decides_are_said_in_the_footer() -> None:
+    class Masked(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.out = nn.Linear(2, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.out(x[x[:, 0] > 0])
+
+    x = torch.randn(6, 2)
+    meta = str(summary(Masked(), input_data=[x], device="meta", verbose=0))
+    assert "Sizes incomplete: 2 rows have sizes the data decides" in meta
+    assert "Sizes incomplete" not in str(summary(Masked(), input_data=[x], verbose=0))

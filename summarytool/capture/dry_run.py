@@ -138,11 +138,6 @@ def symbolic_fake_mode() -> Any:
     return FakeTensorMode(shape_env=ShapeEnv(), allow_non_fake_inputs=True)
 
 
-def is_concrete(shape: list[Any]) -> bool:
-    """True when every size is a plain int (not a symbol from a data-dependent op or a jagged size)."""
-    return all(type(v) is int for v in shape)
-
-
 class MetaKernelGaps(TorchDispatchMode):
     """Ops whose meta kernels refuse inputs their real kernels take: run them on stand-ins.
 

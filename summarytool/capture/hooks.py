@@ -11,10 +11,9 @@ from torch import nn
 from torch.nn.modules import module as nn_module
 
 from summarytool.analysis.module_facts import ModuleFacts
-from summarytool.capture.dry_run import is_concrete
 from summarytool.capture.registry import ModuleRegistry, Placement
 from summarytool.records import LayerInfo, class_name_of
-from summarytool.shapes import all_shapes, io_shape
+from summarytool.shapes import all_shapes, io_shape, is_concrete
 
 
 def new_row(place: Placement, facts: ModuleFacts, parent: LayerInfo | None) -> LayerInfo:

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from summarytool.enums import FLOP_COLUMNS, ColumnSettings, CostColumns, OutputRowSettings
 from summarytool.render.totals import memory_blocks
+from summarytool.shapes import is_concrete
 
 if TYPE_CHECKING:
     from summarytool.formatting import FormattingOptions
@@ -122,6 +123,12 @@ def render_table(stats: ModelStatistics) -> str:
     if stats.input_size:
         total_bytes = stats.total_input + stats.total_output_bytes + stats.total_param_bytes
         lines.append(f"Total mult-adds{num(stats.total_mult_adds, fmt.macs_units, False)}")
+        symbolic = sum(1 for info in stats.summary_list if not is_concrete(info.output_size))
+        if symbolic:  # (a dry run through data-dependent ops: sizes are symbols such as u0)
+            lines.append(
+                f"Sizes incomplete: {symbolic:,} rows have sizes the data decides (u0, u1, ...); their "
+                "mult-adds and output bytes count 0 here"
+            )
         if stats.total_flops is not None and FLOP_COLUMNS & set(fmt.col_names):
             lines.append(f"Total FLOPs{num(stats.total_flops, fmt.macs_units, False)}")
             lines.append(f"Total backward FLOPs{num(stats.total_backward_flops, fmt.macs_units, False)}")
