@@ -17,7 +17,7 @@ help: ## list the targets
 $(VENV)/.package: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet "$(TORCH_SPEC)"
+	$(VENV)/bin/pip install --quiet "$(TORCH_SPEC)" numpy  # (torch warns at every import without NumPy)
 	$(VENV)/bin/pip install --quiet -e '.[gpu]'
 	touch $@
 

@@ -12,7 +12,6 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch._subclasses.fake_tensor import unset_fake_temporarily
 
 from summarytool.analysis.hierarchy import insert_missing_ancestors, link_rows
 from summarytool.analysis.module_facts import ModuleFacts
@@ -24,6 +23,7 @@ from summarytool.capture.dry_run import (
     meta_copy,
     needs_copy,
     needs_cpu_lengths,
+    real_tensors,
     symbolic_fake_mode,
     to_meta,
 )
@@ -269,7 +269,7 @@ def _measure_step(user_model: nn.Module, run: _Run, plan: SummaryPlan) -> Measur
     else:
         fresh_inputs = lambda: copy_to(run.user_x, train_on)  # noqa: E731
     training = {Mode.TRAIN: True, Mode.EVAL: False}.get(plan.mode)
-    with unset_fake_temporarily():  # a real step, outside a mixed estimate's fake tensors
+    with real_tensors():  # a real step, outside a mixed estimate's fake tensors
         return measure_train_step(
             user_model,
             fresh_inputs,

@@ -8,6 +8,7 @@ A 70B-parameter model costs a few megabytes of Python objects this way.
 from __future__ import annotations
 
 import copy
+import warnings
 from typing import Any
 
 import torch
@@ -130,12 +131,25 @@ def needs_cpu_lengths(exc: BaseException) -> bool:
     return "lengths" in text and "CPU int64" in text
 
 
+def _fake_tensor() -> Any:
+    """torch's fake-tensor module, imported when first needed (without NumPy, importing it warns)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
+        from torch._subclasses import fake_tensor
+
+    return fake_tensor
+
+
 def symbolic_fake_mode() -> Any:
     """Fake tensors with a shape environment: data-dependent sizes become symbols (u0, u1, ...)."""
-    from torch._subclasses.fake_tensor import FakeTensorMode
     from torch.fx.experimental.symbolic_shapes import ShapeEnv
 
-    return FakeTensorMode(shape_env=ShapeEnv(), allow_non_fake_inputs=True)
+    return _fake_tensor().FakeTensorMode(shape_env=ShapeEnv(), allow_non_fake_inputs=True)
+
+
+def real_tensors() -> Any:
+    """Inside a fake-tensor mode, make real tensors again for a while (a measured step)."""
+    return _fake_tensor().unset_fake_temporarily()
 
 
 class MetaKernelGaps(TorchDispatchMode):
