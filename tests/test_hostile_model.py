@@ -273,3 +273,23 @@ def test_measured_training_step_under_no_grad() -> None:
     with torch.no_grad():
         stats = summary(model, input_size=(2, 4), train_step=True, measure_memory=True, verbose=0)
     assert stats.measured_memory.train_step.gradients == sum(p.numel() * 4 for p in model.parameters())
+
+
+def test_a_measured_step_that_cannot_fit_is_refused_before_copying(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Item 8: the weights alone exceed what is free: refused before the copy is made."""
+    from summarytool.capture import measured
+
+    monkeypatch.setattr(measured, "available_bytes", lambda device: 1000)
+    with pytest.raises(torch.OutOfMemoryError, match="weights alone are"):
+        summary(nn.Linear(64, 64), input_size=(2, 64), train_step=True, measure_memory=True, verbose=0)
+
+
+def test_the_cpu_allocators_failure_is_a_clear_out_of_memory_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from summarytool.capture import measured
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:118] DefaultCPUAllocator: can't allocate memory")
+
+    monkeypatch.setattr(measured, "_measure", refuse)
+    with pytest.raises(torch.OutOfMemoryError, match="out of memory while measuring a training step"):
+        summary(nn.Linear(4, 4), input_size=(2, 4), train_step=True, measure_memory=True, verbose=0)

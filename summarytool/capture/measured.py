@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from summarytool.capture.device_memory import available_bytes
 from summarytool.capture.dry_run import device_copy
 from summarytool.capture.memory import AllocationTracker, MemoryReport, finish_step
 from summarytool.capture.precision import cast_inputs, is_mixed, low_dtype
@@ -211,6 +212,14 @@ def measure_train_step(
     dict, on the device, inside the measurement), gradients, optimizer state and activations. `training` sets the copy's mode
     (None keeps each module's own flag); `probe` replaces the device's instrument (tests).
     """
+    need = sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers()))
+    free = available_bytes(device)
+    if free is not None and need > free:
+        raise torch.OutOfMemoryError(
+            f"summarytool: measuring a training step copies the model to {device}: its weights alone are "
+            f"{need / 1e9:,.2f} GB and {free / 1e9:,.2f} GB is free there. Leave out measure_memory: the "
+            "estimate (train_step alone) needs no memory on the device."
+        )
     failure: str | None = None
     try:
         # A training step needs autograd, also when the caller is inside torch.no_grad().
@@ -220,6 +229,10 @@ def measure_train_step(
             )
     except torch.OutOfMemoryError as exc:
         failure = str(exc)
+    except RuntimeError as exc:  # the CPU allocator's own failure is a plain RuntimeError
+        if "allocate" not in str(exc) and "out of memory" not in str(exc).lower():
+            raise
+        failure = str(exc).splitlines()[0]
     # Raised here, after the handler: the out-of-memory error's traceback (and with it the copy and
     # its activations, held by the frames) is gone, so the device memory is free again.
     raise torch.OutOfMemoryError(
