@@ -6,6 +6,9 @@
 #              SELFCHECK=warn|strict|off SELFCHECK_ARGS START_JUPYTER START_SSHD (see README, "The image")
 #              BIND_ADDRESS JUPYTER_PASSWORD_HASH JUPYTER_CERTFILE JUPYTER_KEYFILE (docs/sharing.md).
 #              PYTHONNOUSERSITE=1: start with dev's own packages (~/.local) switched off.
+#              Started by a JupyterHub (JUPYTERHUB_API_TOKEN and JUPYTERHUB_SERVICE_URL / _PREFIX set, as
+#              DockerSpawner and KubeSpawner do): jupyterhub-singleuser instead of the token-protected Lab, the hub
+#              doing the login; same user, self-check and SSH environment (README, "Sharing a server").
 # Messages go to stderr, so that a command's stdout stays its own.
 set -euo pipefail
 
@@ -142,7 +145,7 @@ exposure_checks() {
     log "JupyterLab serves HTTPS with $JUPYTER_CERTFILE"
   fi
   [[ $bind =~ ^(127\.[0-9.]+|::1|localhost)$ ]] && return 0
-  if [[ ${START_JUPYTER:-1} == 1 && -z ${JUPYTER_PASSWORD_HASH:-} ]]; then
+  if [[ ${START_JUPYTER:-1} == 1 && -z ${JUPYTER_PASSWORD_HASH:-} ]] && ! hub_mode; then
     [[ -n ${JUPYTER_TOKEN_FILE:-} ]] && readable "$JUPYTER_TOKEN_FILE" &&
       token=$(read_file "$JUPYTER_TOKEN_FILE" | tr -d '[:space:]')
     ((${#token} >= 32)) || problems+=("JupyterLab needs JUPYTER_TOKEN (or JUPYTER_TOKEN_FILE) of at least 32 \
@@ -159,6 +162,21 @@ characters, or JUPYTER_PASSWORD_HASH; this one has ${#token}. Make one: python3 
     exit 3
   fi
   log "BIND_ADDRESS=$bind: ports are public; token and SSH keys checked"
+}
+
+# A hub starts the server with its API token and where to serve (JUPYTERHUB_SERVICE_URL / _PREFIX).
+hub_mode() { [[ -n ${JUPYTERHUB_API_TOKEN:-} && -n ${JUPYTERHUB_SERVICE_URL:-}${JUPYTERHUB_SERVICE_PREFIX:-} ]]; }
+
+start_singleuser() {
+  local url=${JUPYTERHUB_SERVICE_URL:-http://0.0.0.0:8888${JUPYTERHUB_SERVICE_PREFIX:-/}} port
+  port=$(sed -nE 's#^[a-z]+://[^/:]*:([0-9]+).*#\1#p' <<<"$url")
+  log "started by a JupyterHub (${JUPYTERHUB_API_URL:-hub}): jupyterhub-singleuser for ${JUPYTERHUB_USER:-?} at $url"
+  # The hub's login guards the server; a JUPYTER_TOKEN is not used (and not kept in the environment).
+  unset JUPYTER_TOKEN JUPYTER_TOKEN_FILE
+  printf 'http://127.0.0.1:%s%sapi\n' "${port:-8888}" "${JUPYTERHUB_SERVICE_PREFIX:-/}" >"$STATE/jupyter-hub-url"
+  # shellcheck disable=SC2016  # expanded by that bash
+  "${AS_DEV[@]}" bash -c 'cd -- "$1" && shift && exec jupyterhub-singleuser "$@"' jupyterhub-singleuser \
+    "$WORKSPACE" "${SINGLEUSER_ARGS[@]}" &
 }
 
 jupyter_token() {
@@ -194,7 +212,11 @@ run_services() {
     pids+=("$!")
     echo "$!" >"$STATE/sshd"
   fi
-  if ((start_jupyter)); then
+  if ((start_jupyter)) && hub_mode; then
+    start_singleuser
+    pids+=("$!")
+    echo "$!" >"$STATE/jupyter"
+  elif ((start_jupyter)); then
     jupyter_token
     # cd: Jupyter's working directory must be one dev may read, whatever the container's workdir; as dev,
     # since root may not enter a private (0700) workspace of dev's.
@@ -216,6 +238,14 @@ run_services() {
 # go: the entrypoint works in /, and a command starts back there, as dev.
 readonly WORKDIR=$PWD
 cd /
+# A spawner passes `jupyterhub-singleuser [--options]` (or just options) as the command: under a hub that is the
+# service mode (sshd as configured, the hub's server instead of Lab), not a one-off command.
+SINGLEUSER_ARGS=()
+if hub_mode && (($#)) && [[ $1 == jupyterhub-singleuser || $1 == --* ]]; then
+  [[ $1 == jupyterhub-singleuser ]] && shift
+  SINGLEUSER_ARGS=("$@")
+  set --
+fi
 mkdir -p "$STATE"
 find "$STATE" -mindepth 1 -delete # what a previous run (before a restart) left
 if [[ $(id -u) == 0 ]]; then

@@ -8,7 +8,10 @@ mode=$(cat "$state/mode" 2>/dev/null) || exit 1   # still starting (self-check)
 if [[ -f $state/sshd ]]; then
   kill -0 "$(cat "$state/sshd")"
 fi
-if [[ -f $state/jupyter ]]; then
+if [[ -f $state/jupyter-hub-url ]]; then
+  # Under a JupyterHub: the server's /api (its version) answers without the hub's login.
+  curl -fsS --max-time 4 -o /dev/null "$(cat "$state/jupyter-hub-url")"
+elif [[ -f $state/jupyter ]]; then
   # With TLS (JUPYTER_CERTFILE) the user's certificate names the host, not 127.0.0.1: -k is enough here.
   url=http://127.0.0.1:8888/api/status tls=()
   [[ -z ${JUPYTER_CERTFILE:-} ]] || { url=https://127.0.0.1:8888/api/status; tls=(-k); }

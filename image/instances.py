@@ -206,9 +206,10 @@ def assign_gpus(
 
 
 def resolve_gpus(
-    requested: str, containers: list[dict], project: str, host_list=host_gpus
+    requested: str, containers: list[dict], project: str, host_list=None
 ) -> tuple[list[str] | None, str | None]:
     """GPUS as typed (or empty) -> (device ids | None for all | [] for none, a warning or None)."""
+    host_list = host_list or host_gpus
     text = requested.strip()
     if not text:
         host = host_list()

@@ -3,8 +3,14 @@
 # user's token, the content of JUPYTER_TOKEN_FILE, or a random one): authentication is never off.
 c = get_config()  # noqa: F821  (provided by Jupyter when it loads this file)
 
-c.ServerApp.ip = "0.0.0.0"
-c.ServerApp.port = 8888
+import os  # noqa: E402
+
+# Started by a JupyterHub (the entrypoint runs jupyterhub-singleuser): the hub says where to listen
+# (JUPYTERHUB_SERVICE_URL) and does the login, so neither the port nor the token is fixed here.
+_HUB = bool(os.environ.get("JUPYTERHUB_API_TOKEN"))
+if not _HUB:
+    c.ServerApp.ip = "0.0.0.0"
+    c.ServerApp.port = 8888
 c.ServerApp.port_retries = 0
 c.ServerApp.open_browser = False
 c.ServerApp.root_dir = "/workspace"
@@ -14,7 +20,6 @@ c.ServerApp.terminado_settings = {"shell_command": ["/bin/bash", "-l"]}
 
 # Sharing a server (docs/sharing.md): a password hash besides the token, and TLS with the user's certificate.
 # The entrypoint has checked both files are readable and, on a public BIND_ADDRESS, that the token is strong.
-import os  # noqa: E402
 
 
 def _seconds(name: str, default: int) -> int:
