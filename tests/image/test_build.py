@@ -31,7 +31,9 @@ def test_a_summarytool_change_rebuilds_only_the_last_layers(docker, image, tmp_p
         assert not cached("RUN if [ ! -f /tmp/summarytool-src/README.md ]")
         # the very same venv layer (same intermediate image) is in both images
         venv = {
-            t: [i for i, by in _history(docker, t) if "python3 -m venv --system-site-packages /opt/venv" in by]
+            t: [
+                i for i, by in _history(docker, t) if "python3 -m venv --system-site-packages /opt/venv" in by
+            ]
             for t in (image.tag, tag)
         }
         assert len(venv[tag]) == 1 and venv[tag] == venv[image.tag]
