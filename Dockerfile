@@ -78,6 +78,7 @@ COPY image/jupyter_server_config.py /etc/jupyter/jupyter_server_config.py
 # No news or update checks from the workstation (users can turn them on in Settings).
 COPY image/jupyterlab-overrides.json /opt/venv/share/jupyter/lab/settings/overrides.json
 COPY image/ssh_env.py /opt/summarytool/ssh_env.py
+COPY image/exposure_check.py /opt/summarytool/exposure_check.py
 COPY image/entrypoint.sh /usr/local/bin/entrypoint.sh
 COPY image/healthcheck.sh /usr/local/bin/healthcheck.sh
 

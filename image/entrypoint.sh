@@ -134,34 +134,13 @@ selfcheck() {
   fi
 }
 
-# BIND_ADDRESS is where the host publishes the ports (compose passes it on). Anything but loopback is reachable
-# from other machines, so Jupyter needs a strong token or a password hash, and sshd needs keys: refuse otherwise.
+# Public ports (BIND_ADDRESS not loopback) need a strong token and SSH keys: checked in Python, as dev
+# (who can read dev's token file and keys), before anything starts (exposure_check.py says what and why).
 exposure_checks() {
-  local bind=${BIND_ADDRESS:-127.0.0.1} token=${JUPYTER_TOKEN:-} problems=()
-  if [[ -n ${JUPYTER_CERTFILE:-}${JUPYTER_KEYFILE:-} ]]; then
-    [[ -n ${JUPYTER_CERTFILE:-} && -n ${JUPYTER_KEYFILE:-} ]] || die "set both JUPYTER_CERTFILE and JUPYTER_KEYFILE"
-    "${AS_DEV[@]}" test -r "$JUPYTER_CERTFILE" || die "JUPYTER_CERTFILE=$JUPYTER_CERTFILE is not readable by $USER_NAME"
-    "${AS_DEV[@]}" test -r "$JUPYTER_KEYFILE" || die "JUPYTER_KEYFILE=$JUPYTER_KEYFILE is not readable by $USER_NAME"
-    log "JupyterLab serves HTTPS with $JUPYTER_CERTFILE"
-  fi
-  [[ $bind =~ ^(127\.[0-9.]+|::1|localhost)$ ]] && return 0
-  if [[ ${START_JUPYTER:-1} == 1 && -z ${JUPYTER_PASSWORD_HASH:-} ]] && ! hub_mode; then
-    [[ -n ${JUPYTER_TOKEN_FILE:-} ]] && readable "$JUPYTER_TOKEN_FILE" &&
-      token=$(read_file "$JUPYTER_TOKEN_FILE" | tr -d '[:space:]')
-    ((${#token} >= 32)) || problems+=("JupyterLab needs JUPYTER_TOKEN (or JUPYTER_TOKEN_FILE) of at least 32 \
-characters, or JUPYTER_PASSWORD_HASH; this one has ${#token}. Make one: python3 -c 'import secrets; print(secrets.token_hex(32))'")
-  fi
-  # authorized_keys (above) has put SSH_AUTHORIZED_KEYS(_FILE) there; sshd runs only as root
-  if [[ ${START_SSHD:-1} == 1 && $(id -u) == 0 ]] && ! "${AS_DEV[@]}" test -s "$HOME_DIR/.ssh/authorized_keys"; then
-    problems+=("sshd needs SSH_AUTHORIZED_KEYS or SSH_AUTHORIZED_KEYS_FILE (key login only)")
-  fi
-  if ((${#problems[@]})); then
-    log "error: BIND_ADDRESS=$bind publishes the ports beyond this host, and:"
-    printf '[entrypoint]   - %s\n' "${problems[@]}" >&2
-    log "not starting. Fix the above, or keep BIND_ADDRESS=127.0.0.1 and use ssh -L / a reverse proxy."
-    exit 3
-  fi
-  log "BIND_ADDRESS=$bind: ports are public; token and SSH keys checked"
+  local rc=0 root=()
+  [[ $(id -u) == 0 ]] && root=(--as-root)
+  "${AS_DEV[@]}" python3 /opt/summarytool/exposure_check.py "${root[@]}" || rc=$?
+  ((rc == 0)) || exit "$rc"
 }
 
 # A hub starts the server with its API token and where to serve (JUPYTERHUB_SERVICE_URL / _PREFIX).
