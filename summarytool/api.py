@@ -27,7 +27,7 @@ from summarytool.capture.dry_run import (
     symbolic_fake_mode,
     to_meta,
 )
-from summarytool.capture.guard import ModelStateGuard, preserved_rng
+from summarytool.capture.guard import ModelStateGuard, frozen_heap, preserved_rng
 from summarytool.capture.hooks import CallRecorder, is_scripted, new_row, static_rows
 from summarytool.capture.measured import (
     MeasuredMemory,
@@ -131,10 +131,11 @@ def summary(
         kwargs=kwargs,
     )
     # The cyclic collector stays on: a forward pass that makes reference cycles must free them as it
-    # would without summarytool (pausing it doubled the peak memory of such a pass). Inside
+    # would without summarytool (pausing it doubled the peak memory of such a pass); it only skips the
+    # objects that existed before (frozen_heap), which is what made collections expensive. Inside
     # torch.inference_mode() every tensor made would be an inference tensor (no version counter, no
     # autograd): the summary's own copies and training steps are made outside it.
-    with preserved_rng(), torch.inference_mode(False), fake_world(plan.precision):
+    with frozen_heap(), preserved_rng(), torch.inference_mode(False), fake_world(plan.precision):
         run = _prepare(model, plan)
         capture = _capture(run, plan)
         measured = _measure_step(model, run, plan) or capture.measured
