@@ -187,7 +187,8 @@ def _largest_unit(model: nn.Module, classes: Sequence[str]) -> int:
 
 # ----- one estimate ---------------------------------------------------------------------------------
 def prepare(model: nn.Module, setup: TrainingSetup) -> nn.Module:
-    """A meta copy of `model` set up as trained: blocks of the checkpoint classes checkpointed."""
+    """A meta copy of `model` set up as trained: blocks of the checkpoint classes checkpointed, cast
+    to the dtype of a pure low precision. Made once per fit(), not per probe."""
     work = meta_copy(model)
     if setup.checkpoint:
         found = {type(m).__name__ for m in work.modules()}
@@ -200,6 +201,9 @@ def prepare(model: nn.Module, setup: TrainingSetup) -> nn.Module:
         for m in work.modules():
             if type(m).__name__ in setup.checkpoint:
                 m.__class__ = _checkpointed(type(m))
+    low = low_dtype(setup.precision)
+    if low is not None and not is_mixed(setup.precision):
+        work.to(low)  # pure low precision: the bytes the setup's arithmetic reads are the cast ones
     return work
 
 
@@ -256,12 +260,7 @@ def _estimate(
         **kwargs,
     )
     assert stats.memory is not None
-    # Pure low precision: the estimate ran on a cast copy; the setup's arithmetic reads the same.
-    model_for_bytes = work
-    low = low_dtype(setup.precision)
-    if low is not None and not is_mixed(setup.precision):
-        model_for_bytes = meta_copy(work).to(low)
-    return step_memory(stats.memory, setup, model_for_bytes)
+    return step_memory(stats.memory, setup, work)
 
 
 # ----- the search ----------------------------------------------------------------------------------
