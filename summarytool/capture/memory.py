@@ -72,6 +72,10 @@ class AllocationTracker(TorchDispatchMode):
         # addresses are reused, so a later look would mistake new tensors for old ones).
         self.categories: Any = None
         self.peak_categories: tuple[set[int], set[int]] = (set(), set())
+        # The live set at the peak is copied when the first storage is freed after it (until then
+        # it is the live set itself; an allocation first would make a new peak): one copy per
+        # local maximum, not one per allocation that raises the peak.
+        self._pending = False
         self._saved: set[int] = set()
         self._not_activations: set[int] = set()
 
@@ -99,9 +103,18 @@ class AllocationTracker(TorchDispatchMode):
         return torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t)
 
     def _free(self, key: int) -> None:
-        nbytes = self.live.pop(key, None)
-        if nbytes is not None:
-            self.current -= nbytes
+        if key not in self.live:
+            return
+        if self._pending:
+            self.settle()
+        self.current -= self.live.pop(key)
+
+    def settle(self) -> None:
+        """Record the live set and the categories of the last peak, if not yet recorded."""
+        if self._pending:
+            self._pending = False
+            self.peak_live = dict(self.live)
+            self.peak_categories = self.categories() if self.categories is not None else (set(), set())
 
     def _track(self, t: torch.Tensor) -> None:
         storage = t.untyped_storage()
@@ -117,8 +130,7 @@ class AllocationTracker(TorchDispatchMode):
             pass
         if self.current > self.peak:
             self.peak = self.current
-            self.peak_live = dict(self.live)
-            self.peak_categories = self.categories() if self.categories is not None else (set(), set())
+            self._pending = True
 
     def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
         out = func(*args, **(kwargs or {}))
@@ -194,6 +206,7 @@ def finish_step(
     with tracker:
         if loss is not None and loss.requires_grad:
             loss.float().sum().backward()
+            tracker.settle()
             grad_keys_now, _ = tracker.peak_categories
             grads_at_peak = sum(n for k, n in tracker.peak_live.items() if k in grad_keys_now)
             after_backward = (tracker.peak, grads_at_peak)
@@ -201,6 +214,7 @@ def finish_step(
             optimizer.step()
         else:
             notes.append("the output has no gradient (no trainable parameter reached it): forward only")
+    tracker.settle()
     tracker.categories = None
     grad_keys, state_keys = tracker.peak_categories
     split = {"parameters": 0, "gradients": 0, "optimizer_state": 0, "activations": 0}
