@@ -6,24 +6,14 @@ import math
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from summarytool.enums import Column, ColumnSettings, CostColumns, RowSetting, RowSettings, Units, Verbosity
+from summarytool.columns import COLUMNS
+from summarytool.enums import Column, ColumnSettings, RowSetting, RowSettings, Units, Verbosity
 
 if TYPE_CHECKING:
     from summarytool.records import LayerInfo
 
-HEADER_TITLES: dict[Column, str] = {
-    ColumnSettings.KERNEL_SIZE: "Kernel Shape",
-    ColumnSettings.GROUPS: "Groups",
-    ColumnSettings.INPUT_SIZE: "Input Shape",
-    ColumnSettings.OUTPUT_SIZE: "Output Shape",
-    ColumnSettings.NUM_PARAMS: "Param #",
-    ColumnSettings.PARAMS_PERCENT: "Param %",
-    ColumnSettings.MULT_ADDS: "Mult-Adds",
-    ColumnSettings.TRAINABLE: "Trainable",
-    CostColumns.FLOPS: "FLOPs",
-    CostColumns.BACKWARD_FLOPS: "Backward FLOPs",
-    CostColumns.ACTIVATION_MEMORY: "Activation Memory",
-}
+# Every column's header, from the column registry (summarytool/columns.py).
+HEADER_TITLES: dict[Column, str] = {key: spec.title for key, spec in COLUMNS.items()}
 
 LAYER_NAME_WIDTH = 40
 NAME_ALIGN = 5

@@ -17,6 +17,10 @@ _SCALE = {Units.KILOBYTES: 1e3, Units.MEGABYTES: 1e6, Units.GIGABYTES: 1e9, Unit
 class ModelStatistics(ExportsMixin):
     """Totals over the rows of a summary (torchinfo main's rules: every parameter counted once)."""
 
+    # True for the rows that ran before a forward pass failed (SummaryError.partial_summary): it shows
+    # what it has, even where a column's data (FLOPs, memory) was never completed.
+    partial = False
+
     def __init__(
         self,
         summary_list: list[LayerInfo],

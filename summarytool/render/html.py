@@ -17,8 +17,9 @@ import html
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from summarytool.formatting import HEADER_TITLES
-from summarytool.render.text import row_cells, visible_rows
+from summarytool.columns import RowContext, check_collected, column
+from summarytool.enums import OutputRowSettings
+from summarytool.render.text import visible_rows
 from summarytool.render.totals import footer
 
 if TYPE_CHECKING:
@@ -64,9 +65,6 @@ _CSS = """
 #{id} tfoot th {{ opacity: .8; }}
 """
 
-# Columns shown as the text table's cell, right-aligned.
-_NUMERIC_TEXT = frozenset({"groups", "backward_flops", "activation_memory"})
-
 _COLLAPSE_RULE = "#{id}:has(#{id}-t{n}:not(:checked)) tr.{id}-u{n} {{ display: none; }}\n"
 
 _PAGE = """<!DOCTYPE html>
@@ -103,10 +101,6 @@ _ID_REST = str.maketrans(dict.fromkeys("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmn
 
 def _esc(value: Any) -> str:
     return html.escape(str(value), quote=True)
-
-
-def _shape(value: Any) -> str:
-    return _esc(value) if value else "--"
 
 
 def _share(part: float, total: float) -> float:
@@ -183,17 +177,11 @@ def _columns(stats: ModelStatistics, has_flops: bool) -> list[str]:
     return out
 
 
-def _title(key: str) -> str:
-    for col, title in HEADER_TITLES.items():
-        if col.value == key:
-            return title
-    return key.replace("_", " ").capitalize()
-
-
 def _header(cols: list[str]) -> str:
     cells = ['<th scope="col">Layer</th>']
     for key in cols:
-        title = _esc(_title(key))
+        spec = column(key)
+        title = _esc(spec.title)
         if key == "num_params":
             cells.append(
                 f'<th scope="col" class="st-num" title="a container shows its whole sub-tree">{title}</th>'
@@ -202,7 +190,7 @@ def _header(cols: list[str]) -> str:
         elif key == "flops":
             cells.append(f'<th scope="col" class="st-num">{title}</th>')
             cells.append('<th scope="col" class="st-num">Share of FLOPs</th>')
-        elif key in _NUMERIC_TEXT or key == "mult_adds":
+        elif spec.numeric:
             cells.append(f'<th scope="col" class="st-num">{title}</th>')
         else:
             cells.append(f'<th scope="col">{title}</th>')
@@ -263,7 +251,7 @@ def _row(
     cells = [
         f'<td class="st-layer" style="{indent}">{toggle}<span class="st-class">{label}</span>{qname}{tag}</td>'
     ]
-    text_cells: dict[Any, str] | None = None
+    ctx = RowContext(reached, stats.total_params, OutputRowSettings.ALL_OUTPUT_SHAPES in fmt.row_settings)
     for key in cols:
         if key == "num_params":
             cells.append(_param_cell(row))
@@ -278,16 +266,10 @@ def _row(
             macs = row.macs if row.is_leaf_layer else row.leaf_macs()
             css = "st-num" if row.is_leaf_layer else "st-num st-sum"
             cells.append(f'<td class="{css}">{f"{macs:,}" if macs > 0 else "--"}</td>')
-        elif key in ("input_size", "output_size", "kernel_size"):
-            cells.append(f'<td class="st-shape">{_shape(getattr(row, key, None))}</td>')
         else:
-            if text_cells is None:
-                text_cells = {str(getattr(c, "value", c)): v for c, v in row_cells(row, reached, 0).items()}
-            value = text_cells.get(key)
-            if value is None:
-                value = getattr(row, key, None)
-            css = ' class="st-num"' if key in _NUMERIC_TEXT else ""
-            cells.append(f"<td{css}>{_esc(value) if value not in (None, '') else '--'}</td>")
+            spec = column(key)
+            css = ' class="st-shape"' if spec.shape else ' class="st-num"' if spec.numeric else ""
+            cells.append(f"<td{css}>{_esc(spec.cell(row, ctx))}</td>")
     attrs = f' data-name="{_esc(row.qualified_name)}" data-depth="{row.depth}"'
     return f'<tr class="{" ".join(classes)}"{attrs}>' + "".join(cells) + "</tr>"
 
@@ -308,6 +290,7 @@ def to_html(stats: ModelStatistics, element_id: str | None = None, full_page: bo
     ones saved in a notebook by an earlier kernel, never share collapse state).
     """
     element_id = _checked_id(element_id) if element_id else f"st-{uuid.uuid4().hex[:10]}"
+    check_collected(stats)
     css_id = element_id.replace(":", "\\:").replace(".", "\\.")  # a selector's ':' and '.' escaped
     rows = visible_rows(stats.summary_list, stats.formatting)
     flops = [_flops_of(r) for r in rows]

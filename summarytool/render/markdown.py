@@ -4,24 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from summarytool.enums import ColumnSettings
-from summarytool.formatting import HEADER_TITLES
-from summarytool.render.text import row_cells, visible_rows
+from summarytool.columns import RowContext, check_collected, column
+from summarytool.enums import OutputRowSettings
+from summarytool.render.text import visible_rows
 from summarytool.render.totals import footer
 
 if TYPE_CHECKING:
     from summarytool.model_statistics import ModelStatistics
-
-_NUMERIC = {
-    "num_params",
-    "params_percent",
-    "mult_adds",
-    "groups",
-    "flops",
-    "backward_flops",
-    "activation_memory",
-}
-
 
 # What would turn a class name or a ModuleDict key into markup in a CI step summary or a PR comment:
 # HTML (tags, comments, entities: '<', '>' and '&' are written as entities), code spans, emphasis,
@@ -62,10 +51,6 @@ def code_span(text: str) -> str:
 _escape = escape_text
 
 
-def _title(col: ColumnSettings) -> str:
-    return HEADER_TITLES.get(col, str(getattr(col, "value", col)))
-
-
 def _line(cells: list[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
@@ -77,17 +62,22 @@ def to_markdown(stats: ModelStatistics) -> str:
     the qualified name column says exactly where each row sits.
     """
     fmt = stats.formatting
+    check_collected(stats)
     cols = list(fmt.col_names)
-    header = ["Layer", "Name", *(_escape(_title(c)) for c in cols)]
-    align = ["---", "---", *("---:" if getattr(c, "value", c) in _NUMERIC else "---" for c in cols)]
+    specs = [column(c) for c in cols]
+    header = ["Layer", "Name", *(_escape(spec.title) for spec in specs)]
+    align = ["---", "---", *("---:" if spec.numeric else "---" for spec in specs)]
     lines = [_line(header), _line(align)]
+    all_outputs = OutputRowSettings.ALL_OUTPUT_SHAPES in fmt.row_settings
     for info in visible_rows(stats.summary_list, fmt):
         reached = info.depth == fmt.max_depth
         prefix = fmt.get_start_str(info.depth).replace(" ", "\u00a0")
         layer = prefix + info.get_layer_name(fmt.show_var_name, fmt.show_depth)
         name = code_span(info.qualified_name) if info.qualified_name else "(root)"
-        cells = row_cells(info, reached, stats.total_params)
-        lines.append(_line([_escape(layer), name, *(_escape(str(cells.get(c, "")).strip()) for c in cols)]))
+        ctx = RowContext(reached, stats.total_params, all_outputs)
+        lines.append(
+            _line([_escape(layer), name, *(_escape(spec.cell(info, ctx).strip()) for spec in specs)])
+        )
     lines += ["", _line(["Total", "Value"]), _line(["---", "---:"])]
     lines += [_line([_escape(t.label), _escape(t.value)]) for t in footer(stats)]
     return "\n".join(lines) + "\n"

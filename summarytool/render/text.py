@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from summarytool.enums import FLOP_COLUMNS, ColumnSettings, CostColumns, OutputRowSettings
+from summarytool.columns import RowContext, check_collected, row_cells
+from summarytool.enums import FLOP_COLUMNS, ColumnSettings, OutputRowSettings
 from summarytool.render.totals import memory_blocks
 from summarytool.shapes import is_concrete
 
@@ -12,17 +13,6 @@ if TYPE_CHECKING:
     from summarytool.formatting import FormattingOptions
     from summarytool.model_statistics import ModelStatistics
     from summarytool.records import LayerInfo
-
-
-def _cell(value: object) -> str:
-    return str(value) if value else "--"
-
-
-def _output_cell(info: LayerInfo, all_outputs: bool) -> str:
-    shapes = getattr(info, "output_shapes", None) if all_outputs else None
-    if shapes and len(shapes) > 1:
-        return ", ".join(str(s) for s in shapes)
-    return _cell(info.output_size)
 
 
 def _wrap_shapes(cell: str, width: int) -> list[str]:
@@ -63,24 +53,6 @@ def _format_wrapped(fmt: FormattingOptions, name: str, cells: dict[ColumnSetting
     return out
 
 
-def row_cells(
-    info: LayerInfo, reached_max_depth: bool, total_params: int, all_outputs: bool = False
-) -> dict[ColumnSettings, str]:
-    return {
-        ColumnSettings.KERNEL_SIZE: _cell(info.kernel_size),
-        ColumnSettings.GROUPS: _cell(info.groups),
-        ColumnSettings.INPUT_SIZE: _cell(info.input_size),
-        ColumnSettings.OUTPUT_SIZE: _output_cell(info, all_outputs),
-        ColumnSettings.NUM_PARAMS: info.num_params_to_str(reached_max_depth),
-        ColumnSettings.PARAMS_PERCENT: info.params_percent(total_params, reached_max_depth),
-        ColumnSettings.MULT_ADDS: info.macs_to_str(reached_max_depth),
-        ColumnSettings.TRAINABLE: _cell(info.trainable),
-        CostColumns.FLOPS: info.flops_to_str(),
-        CostColumns.BACKWARD_FLOPS: info.flops_to_str(backward=True),
-        CostColumns.ACTIVATION_MEMORY: f"{info.activation_bytes:,}" if info.activation_bytes else "--",
-    }
-
-
 def visible_rows(summary_list: list[LayerInfo], fmt: FormattingOptions) -> list[LayerInfo]:
     """Rows shown at the current depth, without repeated calls when they are hidden."""
     return [
@@ -92,13 +64,13 @@ def visible_rows(summary_list: list[LayerInfo], fmt: FormattingOptions) -> list[
 
 def layers_to_str(summary_list: list[LayerInfo], fmt: FormattingOptions, total_params: int) -> str:
     parts: list[str] = []
+    all_outputs = OutputRowSettings.ALL_OUTPUT_SHAPES in fmt.row_settings
     for info in visible_rows(summary_list, fmt):
         reached = info.depth == fmt.max_depth
         name = fmt.get_start_str(info.depth) + info.get_layer_name(fmt.show_var_name, fmt.show_depth)
-        all_outputs = OutputRowSettings.ALL_OUTPUT_SHAPES in fmt.row_settings
-        cells = row_cells(info, reached, total_params, all_outputs)
+        cells = row_cells(info, RowContext(reached, total_params, all_outputs), fmt.col_names)
         # Only a list of shapes wraps: a single shape is torchinfo's cell, as wide as it is.
-        many = all_outputs and len(getattr(info, "output_shapes", None) or ()) > 1
+        many = all_outputs and len(info.output_shapes) > 1
         parts.append(_format_wrapped(fmt, name, cells) if many else fmt.format_row(name, cells))
         if fmt.is_verbose:
             prefix = fmt.get_start_str(info.depth + 1)
@@ -109,6 +81,7 @@ def layers_to_str(summary_list: list[LayerInfo], fmt: FormattingOptions, total_p
 
 def render_table(stats: ModelStatistics) -> str:
     """The whole summary: rows, totals and (after a forward pass) the size estimates."""
+    check_collected(stats)
     fmt = stats.formatting
     divider = "=" * fmt.get_total_width()
     num = stats.format_output_num
