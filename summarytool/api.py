@@ -526,6 +526,7 @@ def _failure(exc: Exception, recorder: CallRecorder, formatting: FormattingOptio
     if formatting is not None and rows:
         link_rows(rows, mark_recursive=True)
         partial = ModelStatistics(rows, [], 0, formatting)
+        partial.partial = True
     executed = [r for r in recorder.rows if r.executed]
     where, cls, shapes = None, None, None
     if failing is not None:
