@@ -5,8 +5,8 @@ the forward and backward passes, the gradients alive then, the optimizer state a
 the step's own peak. From those, the memory of a later step of a real setup follows by arithmetic:
 optimizer state already allocated, gradients kept across accumulated micro-batches, and the share
 of parameters, gradients and state one rank holds under DDP, ZeRO-1/2 or FSDP. The planner then
-searches the batch size (or sequence length) with a few dry runs: two to fit a line, then a
-bisection on real estimates around the line's answer.
+searches the batch size (or sequence length) with a few dry runs: two to fit a line, then
+secants through the probes nearest the budget, and the answer checked at it and the next size.
 """
 
 from __future__ import annotations
@@ -369,43 +369,95 @@ def fit(
 
     if peak(1) > budget:
         return FitResult(search, 0, None, probes[1], budget, setup, splits[1], probes, _advice(setup, search))
-    lo, hi = 1, None  # lo fits; hi (when known) does not
-    # The forward/backward phase grows in proportion to the size (activations); the optimizer
-    # step's does not. A line through that phase at sizes 1 and 2 gives the first guess; later
-    # guesses follow the secant through the probes nearest the budget, every other step a bisection
-    # while the bracket is wide (so a curved peak cannot make it creep).
+    first_guess = None
     if max_size >= 2:
+        # The forward/backward phase grows with the size (activations); the optimizer step's does
+        # not: a line through that phase at sizes 1 and 2 gives the first guess.
         peak(2)
         slope = splits[2].forward_backward_bytes - splits[1].forward_backward_bytes
-        guess = max_size if slope <= 0 else 1 + (budget - splits[1].forward_backward_bytes) // slope
-        lo, hi = (2, None) if probes[2] <= budget else (1, 2)
-        below = 1  # the fitting probe before lo, for the secant while no size is known not to fit
-        while hi is None and lo < max_size:  # grow until a size does not fit
-            candidate = int(min(max_size, max(lo + 1, guess)))
-            if peak(candidate) <= budget:
-                below, lo = lo, candidate
-                rise = (probes[lo] - probes[below]) / (lo - below)
-                guess = min(lo * 4, lo + (budget - probes[lo]) / rise) if rise > 0 else lo * 2
-            else:
-                hi = candidate
-        # Then regula falsi with the Illinois rule: an end kept twice has its weight halved, so a
-        # curved peak converges fast instead of creeping from one side.
-        f_lo, f_hi, kept = probes[lo] - budget, (probes[hi] - budget) if hi is not None else 0, 0
-        while hi is not None and hi - lo > 1:
-            guess = lo + (hi - lo) * (-f_lo) / (f_hi - f_lo) if f_hi > f_lo else (lo + hi) / 2
-            candidate = int(min(hi - 1, max(lo + 1, guess)))
-            if peak(candidate) <= budget:
-                lo, f_lo = candidate, probes[candidate] - budget
-                kept = kept + 1 if kept > 0 else 1
-                if kept >= 2:
-                    f_hi /= 2
-            else:
-                hi, f_hi = candidate, probes[candidate] - budget
-                kept = kept - 1 if kept < 0 else -1
-                if kept <= -2:
-                    f_lo /= 2
+        first_guess = max_size if slope <= 0 else 1 + (budget - splits[1].forward_backward_bytes) / slope
+        if search == "seq":  # attention's scores grow with its square: the line is a low bound
+            first_guess = min(first_guess, 8)
+    lo = search_boundary(peak, budget, max_size, first_guess, dict(probes))
     next_peak = peak(lo + 1) if lo < max_size else None
     return FitResult(search, lo, probes[lo], next_peak, budget, setup, splits[lo], probes)
+
+
+def search_boundary(
+    peak: Callable[[int], int],
+    budget: int,
+    max_size: int,
+    first_guess: float | None = None,
+    seen: dict[int, int] | None = None,
+) -> int:
+    """The size `lo` in [1, max_size] with ``peak(lo) <= budget < peak(lo + 1)`` (or lo = max_size),
+    given that size 1 fits, in as few calls of `peak` as it can; `seen` holds the probes made
+    already (size -> peak) and gets the new ones.
+
+    The peak is affine in the size on each stretch between a few kinks (where another moment of
+    the step becomes the peak), so each guess is where the line through the two probes nearest
+    the budget meets it (through a probe on each side when that line leaves the bracket). On a
+    straight stretch the guess is the answer, and the next guess, the size after it, is its
+    check. While no size is known not to fit, a guess goes at most 4 times further. Two guesses in a row inside the bracket that do not halve the distance to the budget
+    are followed by a bisection, so a curved peak cannot make it creep. The answer is always a
+    probed size that fits beside a probed size that does not (or max_size): nothing is
+    extrapolated unchecked.
+    """
+    seen = {} if seen is None else seen
+
+    def at(size: int) -> int:
+        if size not in seen:
+            seen[size] = peak(size)
+        return seen[size]
+
+    at(1)
+    lo, hi = 1, None  # lo fits; hi (when known) does not
+    guess, slow = first_guess, 0
+    for size in sorted(seen):
+        if seen[size] <= budget and (hi is None or size < hi):
+            lo = max(lo, size)
+        elif seen[size] > budget and size > lo:
+            hi = size if hi is None else min(hi, size)
+    while (hi is None and lo < max_size) or (hi is not None and hi - lo > 1):
+        upper = max_size if hi is None else hi - 1
+        if slow >= 2:
+            guess, slow = (lo + upper + 1) / 2, 0
+        elif guess is None:
+            guess = _secant(seen, budget, lo, hi)
+            if guess is None:  # a flat line: double, or halve the bracket
+                guess = lo * 2 if hi is None else (lo + hi) / 2
+            elif hi is None:  # growing: a peak that bends up cannot send it far beyond
+                guess = min(guess, lo * 4)
+        candidate = int(min(upper, max(lo + 1, math.floor(guess))))
+        closest = min(abs(v - budget) for v in seen.values())
+        bracketed = hi is not None
+        if at(candidate) <= budget:
+            lo = candidate
+        else:
+            hi = candidate
+        guess = None
+        if bracketed and abs(seen[candidate] - budget) > closest / 2:
+            slow += 1
+        else:
+            slow = 0
+    return lo
+
+
+def _secant(seen: dict[int, int], budget: int, lo: int, hi: int | None) -> float | None:
+    """Where the line through the two probes nearest the budget meets it (None: a flat line)."""
+    nearest = sorted(seen, key=lambda size: (abs(seen[size] - budget), -size))
+    root = _root(seen, budget, *sorted(nearest[:2])) if len(nearest) > 1 else None
+    inside = root is not None and root >= lo and (hi is None or root < hi)
+    if inside:
+        return root
+    # The nearest line leaves the bracket: a probe on each side (or, with no size known not to fit
+    # yet, None: double).
+    return _root(seen, budget, lo, hi) if hi is not None else None
+
+
+def _root(seen: dict[int, int], budget: int, a: int, b: int) -> float | None:
+    rise = (seen[b] - seen[a]) / (b - a)
+    return None if rise <= 0 else a + (budget - seen[a]) / rise
 
 
 def _advice(setup: TrainingSetup, search: str) -> list[str]:

@@ -24,7 +24,7 @@ from torch.utils._pytree import tree_flatten
 from torch.utils.checkpoint import checkpoint
 
 from summarytool.cli import main
-from summarytool.planner import TrainingSetup, _checkpointed, estimate, fit, parse_memory
+from summarytool.planner import TrainingSetup, _checkpointed, estimate, fit, parse_memory, search_boundary
 
 MemTracker = pytest.importorskip("torch.distributed._tools.mem_tracker").MemTracker
 
@@ -348,3 +348,54 @@ def test_the_two_measuring_tools_agree() -> None:
     by_memtracker = measured_peak(Tower(), (32, 64), setup)
     by_live = measured_peak(Tower(), (32, 64), setup, tracker="live")
     assert abs(by_memtracker - by_live) <= 0.02 * by_memtracker
+
+
+def _searched(peak: Any, budget: float, max_size: int = 1 << 20, first_guess: float | None = None) -> tuple:
+    """search_boundary from probes at sizes 1 and 2 (as fit() makes them): the answer, the probes, and
+    the answer found by trying every size."""
+    seen = {1: peak(1), 2: peak(2)}
+    answer = search_boundary(peak, budget, max_size, first_guess, seen)
+    every = 1
+    while every < max_size and peak(every + 1) <= budget:
+        every += 1
+    return answer, seen, every
+
+
+def test_the_search_finds_a_straight_peak_in_four_dry_runs() -> None:
+    answer, seen, every = _searched(lambda n: 400 + 81.5 * n, 16_000, first_guess=191.4)
+    assert answer == every == 191 and sorted(seen) == [1, 2, 191, 192]
+
+
+def test_the_search_past_kinks_checks_the_answer_and_the_next_size() -> None:
+    # The 70B FSDP search's shape: three straight stretches, steeper each (GB per sample).
+    def kinked(n: int) -> float:
+        if n <= 2:
+            return 33.228 + 1.185 * (n - 1)
+        if n <= 5:
+            return 34.413 + 4.437 * (n - 2)
+        return 47.724 + 3.736 * (n - 5) if n <= 16 else 88.82 + 21.5 * (n - 16)
+
+    answer, seen, every = _searched(kinked, 85.899, first_guess=45.5)
+    assert answer == every == 15 and {15, 16} <= set(seen) and len(seen) <= 7
+
+
+@given(
+    st.floats(0.1, 10),
+    st.floats(0.001, 5),
+    st.sampled_from([0.0, 1e-4, 1e-2]),
+    st.integers(1, 500),
+    st.floats(0, 20),
+    st.floats(0.01, 2000),
+    st.sampled_from([300, 1 << 20]),
+)
+def test_the_search_answer_is_always_the_last_size_that_fits(
+    base: float, slope: float, curve: float, kink: int, bend: float, room: float, max_size: int
+) -> None:
+    def peak(n: int) -> float:
+        return base + slope * n + curve * n * n + (bend * (n - kink) if n > kink else 0)
+
+    budget = peak(1) + room
+    answer, seen, every = _searched(peak, budget, max_size)
+    assert answer == every
+    assert answer == max_size or (answer + 1 in seen and seen[answer + 1] > budget)
+    assert len(seen) <= 40
