@@ -9,7 +9,7 @@ decorator that refuses a second registration of the same name::
 
 The entry holds the title, whether the column is a number (right-aligned outside the text table),
 how a row's cell is written (the text table's string; Markdown escapes it, HTML escapes it or draws
-more around it), the footer totals it brings, and what the capture must have collected for it
+more around it), the group of footer totals it brings, and what the capture must have collected for it
 (`needs`): a column whose data was not collected raises `MissingColumnDataError`, naming the
 argument to pass, instead of showing ``--`` on every row.
 """
@@ -75,8 +75,8 @@ class ColumnSpec:
     shape: bool  # a shape or size list (monospace in HTML)
     cell: Callable[[LayerInfo, RowContext], str]  # a row's cell as the text table writes it
     needs: Needs | None = None
-    # Keys of the footer totals (render/totals.py) the text table shows only with this column.
-    totals: tuple[str, ...] = ()
+    # The group of footer totals (render/totals.py) the text table shows only with this column.
+    footer_group: str = ""
 
     @property
     def name(self) -> str:
@@ -93,7 +93,7 @@ def register_column(
     numeric: bool = False,
     shape: bool = False,
     needs: Needs | None = None,
-    totals: Iterable[str] = (),
+    footer_group: str = "",
 ) -> Callable[[Callable[[LayerInfo, RowContext], str]], Callable[[LayerInfo, RowContext], str]]:
     """Register the cell function of column `key`; a second registration of one key is an error."""
 
@@ -102,7 +102,7 @@ def register_column(
             raise RuntimeError(
                 f"the column {key.value!r} is registered already (by {COLUMNS[key].cell.__name__})"
             )
-        COLUMNS[key] = ColumnSpec(key, title, numeric, shape, cell, needs, tuple(totals))
+        COLUMNS[key] = ColumnSpec(key, title, numeric, shape, cell, needs, footer_group)
         return cell
 
     return register
@@ -196,7 +196,7 @@ def _trainable(row: LayerInfo, ctx: RowContext) -> str:
     "FLOPs",
     numeric=True,
     needs=FLOPS_COUNTED,
-    totals=("total_flops", "total_backward_flops"),
+    footer_group="flops",
 )
 def _flops(row: LayerInfo, ctx: RowContext) -> str:
     return row.flops_to_str()
@@ -207,7 +207,7 @@ def _flops(row: LayerInfo, ctx: RowContext) -> str:
     "Backward FLOPs",
     numeric=True,
     needs=FLOPS_COUNTED,
-    totals=("total_flops", "total_backward_flops"),
+    footer_group="flops",
 )
 def _backward_flops(row: LayerInfo, ctx: RowContext) -> str:
     return row.flops_to_str(backward=True)

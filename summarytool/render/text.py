@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from summarytool.columns import RowContext, check_collected, row_cells
-from summarytool.enums import FLOP_COLUMNS, ColumnSettings, OutputRowSettings
-from summarytool.render.totals import memory_blocks
-from summarytool.shapes import is_concrete
+from summarytool.columns import RowContext, check_collected, column, row_cells
+from summarytool.enums import ColumnSettings, OutputRowSettings
+from summarytool.render.totals import footer
 
 if TYPE_CHECKING:
     from summarytool.formatting import FormattingOptions
@@ -80,44 +79,27 @@ def layers_to_str(summary_list: list[LayerInfo], fmt: FormattingOptions, total_p
 
 
 def render_table(stats: ModelStatistics) -> str:
-    """The whole summary: rows, totals and (after a forward pass) the size estimates."""
+    """The whole summary: rows, then the footer's totals (render/totals.py), a divider between sections."""
     check_collected(stats)
     fmt = stats.formatting
     divider = "=" * fmt.get_total_width()
-    num = stats.format_output_num
     lines = [
         divider,
         fmt.header_row() + divider,
         layers_to_str(stats.summary_list, fmt, stats.total_params) + divider,
-        f"Total params{num(stats.total_params, fmt.params_count_units, False)}",
-        f"Trainable params{num(stats.trainable_params, fmt.params_count_units, False)}",
-        f"Non-trainable params{num(stats.total_params - stats.trainable_params, fmt.params_count_units, False)}",
     ]
-    if stats.input_size:
-        total_bytes = stats.total_input + stats.total_output_bytes + stats.total_param_bytes
-        lines.append(f"Total mult-adds{num(stats.total_mult_adds, fmt.macs_units, False)}")
-        symbolic = sum(1 for info in stats.summary_list if not is_concrete(info.output_size))
-        if symbolic:  # (a dry run through data-dependent ops: sizes are symbols such as u0)
-            lines.append(
-                f"Sizes incomplete: {symbolic:,} rows have sizes the data decides (u0, u1, ...); their "
-                "mult-adds and output bytes count 0 here"
-            )
-        if stats.total_flops is not None and FLOP_COLUMNS & set(fmt.col_names):
-            lines.append(f"Total FLOPs{num(stats.total_flops, fmt.macs_units, False)}")
-            lines.append(f"Total backward FLOPs{num(stats.total_backward_flops, fmt.macs_units, False)}")
-            for op, calls in sorted(stats.flops_uncounted.items()):
-                lines.append(f"FLOPs incomplete: {calls:,} calls of {op} not counted (rows marked *)")
-        lines += [
-            divider,
-            f"Input size{num(stats.total_input, fmt.params_size_units, True)}",
-            f"Forward/backward pass size{num(stats.total_output_bytes, fmt.params_size_units, True)}",
-            f"Params size{num(stats.total_param_bytes, fmt.params_size_units, True)}",
-            f"Estimated Total Size{num(total_bytes, fmt.params_size_units, True)}",
-        ]
-        for block in memory_blocks(stats):
+    # A group of totals a column brings (FLOPs) is printed only with that column.
+    groups = {column(c).footer_group for c in fmt.col_names}
+    section = 0
+    for total in footer(stats):
+        if total.group and total.group not in groups:
+            continue
+        if total.section != section:
             lines.append(divider)
-            for line in block:
-                indent = "  " if line.detail else ""
-                lines.append(f"{indent}{line.label}{num(line.nbytes, fmt.params_size_units, True)}")
+            section = total.section
+        if total.note:
+            lines.append(total.label)
+        else:
+            lines.append(f"{'  ' if total.detail else ''}{total.label}: {total.value}")
     lines.append(divider)
     return "\n".join(lines)

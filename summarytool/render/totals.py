@@ -1,10 +1,11 @@
-"""The footer of a summary (totals and size estimates) as label/value pairs, for the non-text views."""
+"""The footer of a summary (totals, size estimates, memory) as label/value pairs: one list for every view."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from summarytool.schema import estimated_total_bytes
+from summarytool.shapes import is_concrete
 
 if TYPE_CHECKING:
     from summarytool.model_statistics import ModelStatistics
@@ -63,10 +64,20 @@ def memory_blocks(stats: ModelStatistics) -> list[list[MemoryLine]]:
 
 
 class Total(NamedTuple):
-    key: str  # the schema's key in "totals"
+    key: str  # the schema's key in "totals" ("" for a note)
     label: str  # "Params size (kB)": the unit the value is shown in is part of the label
     value: str  # "7.10"
     number: int | float
+    # Where the text table puts it: a divider line starts each new section; detail lines are
+    # indented; `group` names the lines a column brings (the registry's `footer_group`: "flops").
+    section: int = 0
+    detail: bool = False
+    group: str = ""
+    note: bool = False  # a sentence the text table prints under its totals (not a total: label only)
+
+
+def _note(text: str, group: str = "") -> Total:
+    return Total("", text, "", 0, group=group, note=True)
 
 
 def _split(stats: ModelStatistics, label: str, num: float, units: object, is_bytes: bool) -> tuple[str, str]:
@@ -76,42 +87,73 @@ def _split(stats: ModelStatistics, label: str, num: float, units: object, is_byt
 
 
 def footer(stats: ModelStatistics) -> list[Total]:
-    """The same totals as the text table's footer: FLOPs and the training-step memory when measured."""
+    """The totals under a summary's rows, for every view: the text table prints them all (the FLOPs
+    group only with a FLOPs column), the tables leave out the notes.
+
+    FLOPs and the training-step memory appear when measured.
+    """
     fmt = stats.formatting
-    items: list[tuple[str, str, float, object, bool]] = [
-        ("total_params", "Total params", stats.total_params, fmt.params_count_units, False),
-        ("trainable_params", "Trainable params", stats.trainable_params, fmt.params_count_units, False),
+    count, macs, size = fmt.params_count_units, fmt.macs_units, fmt.params_size_units
+    # key, label, number, units, is_bytes, section, detail, group
+    items: list[tuple[str, str, float, object, bool, int, bool, str] | Total] = [
+        ("total_params", "Total params", stats.total_params, count, False, 0, False, ""),
+        ("trainable_params", "Trainable params", stats.trainable_params, count, False, 0, False, ""),
         (
             "non_trainable_params",
             "Non-trainable params",
             stats.total_params - stats.trainable_params,
-            fmt.params_count_units,
+            count,
             False,
+            0,
+            False,
+            "",
         ),
     ]
     if stats.input_size:
-        items.append(("total_mult_adds", "Total mult-adds", stats.total_mult_adds, fmt.macs_units, False))
+        items.append(("total_mult_adds", "Total mult-adds", stats.total_mult_adds, macs, False, 0, False, ""))
+        symbolic = sum(1 for info in stats.summary_list if not is_concrete(info.output_size))
+        if symbolic:  # (a dry run through data-dependent ops: sizes are symbols such as u0)
+            items.append(
+                _note(
+                    f"Sizes incomplete: {symbolic:,} rows have sizes the data decides (u0, u1, ...); their "
+                    "mult-adds and output bytes count 0 here"
+                )
+            )
+        flops = False
         for key, label in (("total_flops", "Total FLOPs"), ("total_backward_flops", "Total backward FLOPs")):
             value = getattr(stats, key, None)
             if isinstance(value, (int, float)):
-                items.append((key, label, value, fmt.macs_units, False))
+                items.append((key, label, value, macs, False, 0, False, "flops"))
+                flops = True
+        if flops:
+            for op, calls in sorted(stats.flops_uncounted.items()):
+                items.append(
+                    _note(f"FLOPs incomplete: {calls:,} calls of {op} not counted (rows marked *)", "flops")
+                )
         total = estimated_total_bytes(stats)
         items += [
-            ("total_input", "Input size", stats.total_input or 0, fmt.params_size_units, True),
+            ("total_input", "Input size", stats.total_input or 0, size, True, 1, False, ""),
             (
                 "total_output_bytes",
                 "Forward/backward pass size",
                 stats.total_output_bytes,
-                fmt.params_size_units,
+                size,
                 True,
+                1,
+                False,
+                "",
             ),
-            ("total_param_bytes", "Params size", stats.total_param_bytes, fmt.params_size_units, True),
-            ("estimated_total_bytes", "Estimated Total Size", total or 0, fmt.params_size_units, True),
+            ("total_param_bytes", "Params size", stats.total_param_bytes, size, True, 1, False, ""),
+            ("estimated_total_bytes", "Estimated Total Size", total or 0, size, True, 1, False, ""),
         ]
-    for block in memory_blocks(stats):
-        items += [(key, label, num, fmt.params_size_units, True) for key, label, num, _ in block]
+    for n, block in enumerate(memory_blocks(stats), start=2):
+        items += [(key, label, num, size, True, n, detail, "") for key, label, num, detail in block]
     out = []
-    for key, label, num, units, is_bytes in items:
+    for item in items:
+        if isinstance(item, Total):
+            out.append(item)
+            continue
+        key, label, num, units, is_bytes, section, detail, group = item
         shown_label, value = _split(stats, label, num, units, is_bytes)
-        out.append(Total(key, shown_label, value, num))
+        out.append(Total(key, shown_label, value, num, section, detail, group))
     return out
