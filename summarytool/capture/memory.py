@@ -10,6 +10,7 @@ progress when it was saved, so a row shows what its call keeps alive for the bac
 
 from __future__ import annotations
 
+import sys
 import weakref
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -19,7 +20,7 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-OPTIMIZERS = ("adam", "adamw", "sgd")
+OPTIMIZERS = ("adam", "adamw", "sgd", "adafactor")  # torch.optim.Adafactor: torch 2.5 and later
 
 
 def _key(t: torch.Tensor) -> int:
@@ -140,6 +141,25 @@ class AllocationTracker(TorchDispatchMode):
         return out
 
 
+class StandInScalars(TorchDispatchMode):
+    """``.item()`` of a meta or fake tensor is 1 (a real tensor's is its value).
+
+    Adafactor reads norms and its step count as Python numbers to scale the update; the numbers
+    change the values it writes, not what it allocates.
+    """
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+        if func is torch.ops.aten._local_scalar_dense.default and _stands_in(args[0]):
+            t = args[0]
+            return True if t.dtype == torch.bool else 1.0 if t.is_floating_point() else 1
+        return func(*args, **(kwargs or {}))
+
+
+def _stands_in(t: torch.Tensor) -> bool:
+    fake = sys.modules.get("torch._subclasses.fake_tensor")  # (imported where fake tensors are made)
+    return t.is_meta or (fake is not None and isinstance(t, fake.FakeTensor))
+
+
 def foreach_on(device: torch.device) -> bool:
     """Whether torch's optimizers default to their multi-tensor (foreach) kernels for parameters on `device`.
 
@@ -166,6 +186,8 @@ def make_optimizer(
         return torch.optim.AdamW(params, foreach=foreach)
     if name == "sgd":
         return torch.optim.SGD(params, lr=0.01, momentum=0.9, foreach=foreach)
+    if name == "adafactor":  # factored second moments (a row and a column per matrix), no first moment
+        return torch.optim.Adafactor(params, foreach=foreach)
     raise ValueError(f"train_step={name!r} is not a known optimizer; use True (Adam) or one of {OPTIMIZERS}.")
 
 
@@ -211,7 +233,8 @@ def finish_step(
             grads_at_peak = sum(n for k, n in tracker.peak_live.items() if k in grad_keys_now)
             after_backward = (tracker.peak, grads_at_peak)
             optimizer = make_optimizer(optimizer_name, params, foreach)
-            optimizer.step()
+            with StandInScalars():
+                optimizer.step()
         else:
             notes.append("the output has no gradient (no trainable parameter reached it): forward only")
     tracker.settle()
