@@ -122,3 +122,7 @@ INPUT_NEEDED_COLUMNS: frozenset[Column] = frozenset(
     }
 )
 FLOP_COLUMNS: frozenset[Column] = frozenset({CostColumns.FLOPS, CostColumns.BACKWARD_FLOPS})
+
+# One layer holding more than this share of all params dominates the model: the HTML view flags the
+# deepest such row ("parameter black hole"), the self-check advises on a Linear holding at least it.
+DOMINANT_SHARE = 0.5

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import torch
@@ -191,24 +191,36 @@ class LayerInfo:
         self._subtree_end = len(value)
         self._leftover = self._leftover_trainable = self._leaf_macs = None
 
+    def leftover(self, attr: str) -> int:
+        """`attr` ("num_params" or "trainable_params") of this row that no (non-recursive) row below shows."""
+        cached = self._leftover if attr == "num_params" else self._leftover_trainable
+        if cached is not None:
+            return cached
+        return scan_leftover(getattr(self, attr), self.children, attr)
+
     def leftover_params(self) -> int:
         """Params of this row that no (non-recursive) descendant row shows."""
-        if self._leftover is not None:
-            return self._leftover
-        return scan_leftover(self.num_params, self.children, "num_params", LayerInfo.leftover_params)
+        return self.leftover("num_params")
 
     def leftover_trainable_params(self) -> int:
-        if self._leftover_trainable is not None:
-            return self._leftover_trainable
-        return scan_leftover(
-            self.trainable_params, self.children, "trainable_params", LayerInfo.leftover_trainable_params
-        )
+        return self.leftover("trainable_params")
 
     def leaf_macs(self) -> int:
         """Mult-adds of the leaf rows below this one (what a collapsed row shows)."""
         if self._leaf_macs is not None:
             return self._leaf_macs
         return sum(c.macs for c in self.children if c.is_leaf_layer)
+
+    def subtree_macs(self) -> int:
+        """Mult-adds of this call with what runs inside it: its own (a leaf) or its leaves' sum."""
+        return self.macs if self.is_leaf_layer else self.leaf_macs()
+
+    def own_params(self) -> int:
+        """Params this row shows as its own: all of a leaf's, a container's leftover."""
+        return self.num_params if self.is_leaf_layer else self.leftover_params()
+
+    def own_trainable_params(self) -> int:
+        return self.trainable_params if self.is_leaf_layer else self.leftover_trainable_params()
 
     # ----- torchinfo's cell strings (kept on the row for compatibility) -------------------------
     def get_layer_name(self, show_var_name: bool, show_depth: bool) -> str:
@@ -234,10 +246,8 @@ class LayerInfo:
 
     def macs_to_str(self, reached_max_depth: bool) -> str:
         """Leaf rows show their own mult-adds; a collapsed row (at max depth) its leaves' sum."""
-        if self.is_leaf_layer:
-            return f"{self.macs:,}" if self.macs > 0 else "--"
-        if reached_max_depth:
-            total = self.leaf_macs()
+        if self.is_leaf_layer or reached_max_depth:
+            total = self.subtree_macs()
             return f"{total:,}" if total > 0 else "--"
         return "--"
 
@@ -247,15 +257,13 @@ class LayerInfo:
             return zero
         if self.is_recursive and not (reached_max_depth and self.first_of_repeats):
             return "(recursive)"
-        shown = self.num_params if reached_max_depth or self.is_leaf_layer else self.leftover_params()
+        shown = self.num_params if reached_max_depth else self.own_params()
         if shown == 0:
             return zero
         return f"{shown / total_params:>{precision + 5}.{precision}%}"
 
 
-def scan_leftover(
-    total: int, descendants: Sequence[LayerInfo], attr: str, leftover: Callable[[LayerInfo], int]
-) -> int:
+def scan_leftover(total: int, descendants: Sequence[LayerInfo], attr: str) -> int:
     """torchinfo main's rule for what a row owns beyond the rows below it (`attr` of a row).
 
     A non-recursive descendant takes its own count (a leaf) or its leftover; a recursive one takes
@@ -275,5 +283,5 @@ def scan_leftover(
                 i += 1
             continue
         seen.add(row.layer_id)
-        total -= getattr(row, attr) if row.is_leaf_layer else leftover(row)
+        total -= getattr(row, attr) if row.is_leaf_layer else row.leftover(attr)
     return total

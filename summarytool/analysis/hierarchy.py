@@ -81,10 +81,8 @@ def link_rows(rows: list[LayerInfo], mark_recursive: bool = False) -> None:
         row._subtree_end = end
         if recursive_below[i]:
             below = rows[i + 1 : end]
-            row._leftover = scan_leftover(row.num_params, below, "num_params", _leftover_of)
-            row._leftover_trainable = scan_leftover(
-                row.trainable_params, below, "trainable_params", _leftover_trainable_of
-            )
+            row._leftover = scan_leftover(row.num_params, below, "num_params")
+            row._leftover_trainable = scan_leftover(row.trainable_params, below, "trainable_params")
         else:
             row._leftover = row.num_params - covered[i]
             row._leftover_trainable = row.trainable_params - covered_trainable[i]
@@ -122,11 +120,3 @@ def link_rows(rows: list[LayerInfo], mark_recursive: bool = False) -> None:
     for row in rows:
         if row._index_twin is not None:
             row.depth_index = row._index_twin.depth_index
-
-
-def _leftover_of(row: LayerInfo) -> int:
-    return row._leftover if row._leftover is not None else row.leftover_params()
-
-
-def _leftover_trainable_of(row: LayerInfo) -> int:
-    return row._leftover_trainable if row._leftover_trainable is not None else row.leftover_trainable_params()

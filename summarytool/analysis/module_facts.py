@@ -8,13 +8,12 @@ value falls back to the exact, deduplicating walk.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 from torch import nn
 
-from summarytool.analysis.macs import torchinfo_macs
+from summarytool.analysis.macs import macs_from_counts, torchinfo_macs
 from summarytool.analysis.params import ParamStats, effective_count, is_lazy, module_param_stats
 from summarytool.capture.registry import ModuleRegistry
 
@@ -95,25 +94,11 @@ class ModuleFacts:
             return self._macs[key]
         tree = None if self._tree is None else self._tree.get(id(module))
         if tree is not None and not refresh:
-            value = _macs_from_tree(tree, class_name, output_size)
+            value = macs_from_counts(class_name, output_size, tree.exact_wb, tree.weightish)
         else:
             value = torchinfo_macs(module, class_name, output_size)
         self._macs[key] = value
         return value
-
-
-def _macs_from_tree(tree: _Tree, class_name: str, out: list[int]) -> int:
-    total = 0
-    if tree.exact_wb:
-        if "Conv" in class_name:
-            total += tree.exact_wb * math.prod(out[:1] + out[2:])
-        elif "Linear" in class_name:
-            total += tree.exact_wb * math.prod(out[:-1])
-        else:
-            total += (out[0] if out else 1) * tree.exact_wb
-    if tree.weightish:
-        total += math.prod(out[:2]) * tree.weightish
-    return int(total)
 
 
 def _bottom_up(registry: ModuleRegistry) -> dict[int, _Tree] | None:

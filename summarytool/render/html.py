@@ -18,7 +18,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from summarytool.columns import RowContext, check_collected, column
-from summarytool.enums import OutputRowSettings
+from summarytool.enums import DOMINANT_SHARE, OutputRowSettings
 from summarytool.render.text import visible_rows
 from summarytool.render.totals import footer
 
@@ -138,7 +138,7 @@ def _ancestors(rows: list[LayerInfo]) -> list[list[int]]:
 
 
 def black_holes(rows: list[LayerInfo], total_params: int) -> set[int]:
-    """Positions of the deepest non-root rows holding more than half of all params.
+    """Positions of the deepest non-root rows holding more than DOMINANT_SHARE (half) of all params.
 
     A container holding most params because one layer inside it does is not flagged: the layer is.
     """
@@ -147,7 +147,7 @@ def black_holes(rows: list[LayerInfo], total_params: int) -> set[int]:
     heavy = {
         i
         for i, r in enumerate(rows)
-        if r.depth > 0 and not r.is_recursive and 2 * r.num_params > total_params
+        if r.depth > 0 and not r.is_recursive and r.num_params > DOMINANT_SHARE * total_params
     }
     ancestors = _ancestors(rows)
     covered = {a for i in heavy for a in ancestors[i]}
@@ -263,7 +263,7 @@ def _row(
             share = _share(flops or 0, total_flops)
             cells.append(_bar(share, "flops", f"{share:.2%} of all FLOPs"))
         elif key == "mult_adds":
-            macs = row.macs if row.is_leaf_layer else row.leaf_macs()
+            macs = row.subtree_macs()
             css = "st-num" if row.is_leaf_layer else "st-num st-sum"
             cells.append(f'<td class="{css}">{f"{macs:,}" if macs > 0 else "--"}</td>')
         else:
