@@ -128,12 +128,12 @@ def row_to_dict(row: LayerInfo, index: int, parent: int | None, memory: bool = F
         "groups": row.groups,
         "params": row.num_params,
         "trainable_params": row.trainable_params,
-        "own_params": row.num_params if leaf else row.leftover_params(),
-        "own_trainable_params": row.trainable_params if leaf else row.leftover_trainable_params(),
+        "own_params": row.own_params(),
+        "own_trainable_params": row.own_trainable_params(),
         "param_bytes": row.param_bytes,
         "output_bytes": row.output_bytes,
         "mult_adds": row.macs,
-        "leaf_mult_adds": row.macs if leaf else row.leaf_macs(),
+        "leaf_mult_adds": row.subtree_macs(),
     }
     counted = getattr(row, "flops", None) is not None
     for name in OPTIONAL_ROW_FIELDS:
