@@ -12,12 +12,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from summarytool.enums import DOMINANT_SHARE
 from summarytool.selfcheck.verdicts import Finding, Verdict
 
 DEFAULT = "simplecnn"
 INPUT_SIZE = (1, 3, 224, 224)
-# A layer holding at least this share of all params is worth a line of advice.
-DOMINANT_SHARE = 0.5
 
 
 class UnknownReferenceError(ValueError):
