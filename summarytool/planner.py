@@ -473,8 +473,11 @@ def _advice(setup: TrainingSetup, search: str) -> list[str]:
         )
     if setup.shard != "fsdp":
         tips.append("shard over several GPUs (--world-size N --shard fsdp): weights, gradients and state / N")
-    if setup.optimizer != "sgd":
-        tips.append("SGD keeps one state tensor per weight, Adam two")
+    if setup.optimizer in ("adam", "adamw"):
+        tips.append(
+            "Adam keeps two state tensors per weight, SGD one, Adafactor (--train-step adafactor) "
+            "a row and a column per matrix"
+        )
     if search == "seq":
         tips.append("a shorter sequence")
     return tips

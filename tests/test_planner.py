@@ -23,7 +23,9 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 from torch.utils.checkpoint import checkpoint
 
+from summarytool.capture.memory import OPTIMIZERS
 from summarytool.cli import main
+from summarytool.commands import fit_cmd
 from summarytool.planner import TrainingSetup, _checkpointed, estimate, fit, parse_memory, search_boundary
 
 MemTracker = pytest.importorskip("torch.distributed._tools.mem_tracker").MemTracker
@@ -89,6 +91,8 @@ SETUPS = {
     "accumulate_2": TrainingSetup(device="cpu", accumulate=2),
     "keep_grads": TrainingSetup(device="cpu", set_to_none=False),
     "sgd": TrainingSetup(device="cpu", optimizer="sgd"),
+    "adafactor": TrainingSetup(device="cpu", optimizer="adafactor"),
+    "adafactor_bf16_mixed": TrainingSetup(device="cpu", optimizer="adafactor", precision="bf16-mixed"),
 }
 
 
@@ -137,7 +141,8 @@ def measured_peak(
     if setup.optimizer == "sgd":
         opt: torch.optim.Optimizer = torch.optim.SGD(params, lr=0.01, momentum=0.9, foreach=False)
     else:
-        opt = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[setup.optimizer](params, foreach=False)
+        kinds = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "adafactor": torch.optim.Adafactor}
+        opt = kinds[setup.optimizer](params, foreach=False)
 
     def step(tracker: Any = None) -> None:
         for i in range(setup.accumulate):
@@ -174,6 +179,25 @@ def test_estimate_matches_a_real_training_step_within_5_percent(model_name: str,
     estimated = estimate(factory().train(), shape, setup=setup).peak_bytes
     real = measured_peak(factory().train(), shape, setup)
     assert abs(estimated - real) <= 0.05 * real, (estimated, real)
+
+
+@pytest.mark.parametrize("model_name", sorted(MODELS))
+def test_adafactor_state_is_a_row_and_a_column_per_matrix_as_torch_makes_it(model_name: str) -> None:
+    factory, shape = MODELS[model_name]
+    torch.manual_seed(0)
+    split = estimate(factory().train(), shape, setup=SETUPS["adafactor"])
+    model = factory().train()
+    opt = torch.optim.Adafactor(model.parameters(), foreach=False)
+    out = model(torch.randn(shape))
+    (out[0] if isinstance(out, tuple) else out).float().sum().backward()
+    opt.step()
+    real = [v for state in opt.state.values() for v in state.values() if v.dim() > 0]
+    assert split.optimizer_state == sum(v.untyped_storage().nbytes() for v in real)
+    factored = sum(  # the mean over the last dimension and the mean over the one before it
+        4 * (p.numel() // p.shape[-1] + p.numel() // p.shape[-2]) if p.dim() > 1 else 4 * p.numel()
+        for p in model.parameters()
+    )
+    assert split.optimizer_state == factored < split.parameters  # no first moment, no full second one
 
 
 def test_frozen_half_has_no_gradients_or_state_and_matches_reality() -> None:
@@ -316,6 +340,17 @@ def test_cli_fit_json_has_the_answer_and_the_setup(capsys: pytest.CaptureFixture
     data = json.loads(out)
     assert data["max_batch"] > 1 and data["peak_bytes"] <= data["budget_bytes"] < data["next_peak_bytes"]
     assert data["setup"]["optimizer"] == "adamw" and data["budget_bytes"] == 20_000_000
+    code, out, err = _cli(
+        capsys,
+        *("fit", f"{MODEL_FILE}:DigitNet", "--input-size", "1,1,16,16", "--memory", "20MB"),
+        *("--train-step", "adafactor", "--format", "json"),
+    )
+    assert code == 0, err
+    factored = json.loads(out)
+    assert factored["setup"]["optimizer"] == "adafactor"
+    assert factored["split"]["optimizer_state"] < data["split"]["optimizer_state"] / 2
+    assert factored["max_batch"] >= data["max_batch"]
+    assert fit_cmd.OPTIMIZERS == OPTIMIZERS
 
 
 def test_cli_fit_text_and_does_not_fit(capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,6 +10,8 @@ from typing import Any
 
 from summarytool.commands.summary_cmd import EXIT_OK, UsageError, emit, parse_shape, report_error
 
+# summarytool.capture.memory.OPTIMIZERS (not imported: the CLI starts without torch)
+OPTIMIZERS = ("adam", "adamw", "sgd", "adafactor")
 EXIT_DOES_NOT_FIT = 3  # not even size 1 fits (the answer is printed; 1 is a failing model, 2 usage)
 
 EXAMPLES = """examples:
@@ -48,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--batch-dim", type=int, default=0, metavar="N", help="the batch dimension (0)")
     parser.add_argument("--search", choices=("batch", "seq"), default="batch", help="what to grow (batch)")
-    parser.add_argument("--train-step", choices=("adam", "adamw", "sgd"), default="adamw", help="optimizer")
+    parser.add_argument("--train-step", choices=OPTIMIZERS, default="adamw", help="optimizer (adamw)")
     parser.add_argument(
         "--precision",
         choices=("fp32", "bf16", "fp16", "bf16-mixed", "fp16-mixed"),
