@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
+from torch.utils._pytree import tree_leaves, tree_map
 
 try:
     import numpy as _np
@@ -14,14 +15,38 @@ except ImportError:  # pragma: no cover
     _np = None
 
 
-def _flatten(values: Any) -> list[Any]:
+def _pytree_leaf(x: Any) -> bool:
+    """What torch.utils._pytree is not to open itself: all but plain lists, tuples, dicts and namedtuples."""
+    cls = x.__class__
+    return not (
+        cls is list or cls is tuple or cls is dict or (isinstance(x, tuple) and hasattr(cls, "_fields"))
+    )
+
+
+def leaves(x: Any, open_leaf: Callable[[Any], Any] | None = None) -> list[Any]:
+    """Every leaf of a nested structure, in order: the one walker over nested inputs and outputs.
+
+    torch.utils._pytree walks lists, tuples, namedtuples and dicts (in insertion order). torchinfo
+    also walks any other Mapping (its values) and any list or tuple subclass (torch.Size too), which
+    pytree keeps whole; those are opened here, as is a leaf for which `open_leaf` returns something
+    (e.g. an object's ``.tensors``). Anything else (a deque, a custom object) is one leaf.
+    """
     out: list[Any] = []
-    for v in values:
-        if isinstance(v, (list, tuple)):
-            out.extend(_flatten(v))
+    for leaf in tree_leaves(x, is_leaf=_pytree_leaf):
+        if isinstance(leaf, Mapping):
+            out += leaves(list(leaf.values()), open_leaf)
+        elif isinstance(leaf, (list, tuple)):
+            out += leaves(list(leaf), open_leaf)
         else:
-            out.append(v)
+            inner = None if open_leaf is None else open_leaf(leaf)
+            if inner is None:
+                out.append(leaf)
+            else:
+                out += leaves(inner, open_leaf)
     return out
+
+
+_flatten = leaves
 
 
 def normalize_input_size(input_size: Any) -> list[tuple[int, ...]]:
@@ -154,6 +179,10 @@ def prepare_input_data(input_data: Any) -> tuple[Any, Any]:
 
 
 def _size_mirror(x: Any) -> Any:
+    """Sizes in place of tensors, every container made a dict or a list (as torchinfo shows input_size).
+
+    Not a pytree map: tree_map keeps each container's type, and this changes it (a tuple shows as a list).
+    """
     if isinstance(x, torch.Tensor):
         return x.size()
     if isinstance(x, Mapping):
@@ -164,20 +193,8 @@ def _size_mirror(x: Any) -> Any:
 
 
 def iter_tensors(x: Any) -> list[torch.Tensor]:
-    found: list[torch.Tensor] = []
-
-    def walk(v: Any) -> None:
-        if isinstance(v, torch.Tensor):
-            found.append(v)
-        elif isinstance(v, Mapping):
-            for item in v.values():
-                walk(item)
-        elif isinstance(v, (list, tuple)):
-            for item in v:
-                walk(item)
-
-    walk(x)
-    return found
+    """The tensors of a nested structure, in order."""
+    return [v for v in leaves(x) if isinstance(v, torch.Tensor)]
 
 
 def total_input_bytes(x: Any) -> int:
@@ -185,6 +202,8 @@ def total_input_bytes(x: Any) -> int:
 
     Plain numbers among the inputs count as torchinfo main counts them: an int value of a dict
     (``input_data={"x": t, "scale_factor": 5}`` adds 5) and any number inside a list or tuple.
+    Not a sum over pytree leaves: whether a number counts depends on the container holding it, and
+    on whether the sums below it came out int or float (torchinfo's rule, kept to the byte).
     """
 
     def walk(d: Any) -> Any:
@@ -216,16 +235,24 @@ def shown_input_size(input_size: Any) -> Any:
 
 
 def map_tensors(x: Any, fn: Callable[[torch.Tensor], Any]) -> Any:
-    """A nested structure (dicts, lists, tuples, namedtuples) with `fn` applied to every tensor in it."""
-    if isinstance(x, torch.Tensor):
-        return fn(x)
-    if isinstance(x, Mapping):
-        return {k: map_tensors(v, fn) for k, v in x.items()}
-    if isinstance(x, tuple) and hasattr(x, "_fields"):
-        return type(x)(*(map_tensors(v, fn) for v in x))
-    if isinstance(x, (list, tuple)):
-        return type(x)(map_tensors(v, fn) for v in x)
-    return x
+    """A nested structure with `fn` applied to every tensor in it (torch.utils._pytree's tree_map).
+
+    Containers pytree keeps whole are rebuilt as torchinfo does: any other Mapping as a dict,
+    a namedtuple or list/tuple subclass as its own type; anything else is left as it is.
+    """
+
+    def one(v: Any) -> Any:
+        if isinstance(v, torch.Tensor):
+            return fn(v)
+        if isinstance(v, Mapping):
+            return {k: map_tensors(item, fn) for k, item in v.items()}
+        if isinstance(v, tuple) and hasattr(v, "_fields"):
+            return type(v)(*(map_tensors(item, fn) for item in v))
+        if isinstance(v, (list, tuple)):
+            return type(v)(map_tensors(item, fn) for item in v)
+        return v
+
+    return tree_map(one, x, is_leaf=_pytree_leaf)
 
 
 def move_to(x: Any, device: torch.device) -> Any:

@@ -7,6 +7,8 @@ from typing import Any
 
 import torch
 
+from summarytool.inputs import leaves
+
 try:  # numpy is optional; ndarrays are only recognised when it is installed
     import numpy as _np
 except ImportError:  # pragma: no cover - numpy ships with most torch installs
@@ -47,7 +49,12 @@ def tensor_shape(t: torch.Tensor) -> list[int]:
 
 
 def _first_shape(obj: Any) -> tuple[list[int], int]:
-    """The shape of the first tensor-like leaf of a nested structure (torchinfo's rule)."""
+    """The shape of the first tensor-like leaf of a nested structure (torchinfo's rule).
+
+    Not the first pytree leaf: torchinfo goes into a list's first element but a dict's *last*
+    value, and stops there (an empty one shows []); it runs on every module call, so it descends
+    one path instead of flattening the whole output.
+    """
     if hasattr(obj, "tensors") and not isinstance(obj, torch.Tensor):
         return _first_shape(obj.tensors)
     if isinstance(obj, torch.Tensor):
@@ -113,23 +120,17 @@ def io_shape(obj: Any, batch_dim: int | None = None) -> tuple[list[int], int]:
 def all_shapes(obj: Any) -> list[list[int]]:
     """Every tensor shape in a nested structure, in traversal order (for the all-outputs view)."""
     found: list[list[int]] = []
-
-    def walk(x: Any) -> None:
-        if isinstance(x, torch.Tensor):
-            found.append(tensor_shape(x))
-        elif _is_ndarray(x):
-            found.append(list(x.shape))
-        elif isinstance(x, Mapping):
-            for v in x.values():
-                walk(v)
-        elif isinstance(x, (list, tuple)):
-            for v in x:
-                walk(v)
-        elif hasattr(x, "tensors"):
-            walk(x.tensors)
-
-    walk(obj)
+    for leaf in leaves(obj, _wrapped_tensors):
+        if isinstance(leaf, torch.Tensor):
+            found.append(tensor_shape(leaf))
+        elif _is_ndarray(leaf):
+            found.append(list(leaf.shape))
     return found
+
+
+def _wrapped_tensors(leaf: Any) -> Any:
+    """What an object holding ``.tensors`` (torchvision's ImageList, ...) stands for."""
+    return None if isinstance(leaf, torch.Tensor) else getattr(leaf, "tensors", None)
 
 
 def is_concrete(shape: list[Any]) -> bool:
