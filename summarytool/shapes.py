@@ -136,6 +136,7 @@ def _wrapped_tensors(leaf: Any) -> Any:
 def is_concrete(shape: list[Any]) -> bool:
     """True when every size is a plain int (not a symbol from a data-dependent op or a jagged size).
 
-    A dict output's ``[[shape]]`` (torchinfo's form with batch_dim) is looked into.
+    A dict output's ``[[shape]]`` (torchinfo's form with batch_dim) is looked into. (A shape, not
+    module data: it runs on every call, where a pytree flatten would cost more than the check.)
     """
     return all(is_concrete(v) if isinstance(v, list) else type(v) is int for v in shape)
