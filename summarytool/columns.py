@@ -191,24 +191,16 @@ def _trainable(row: LayerInfo, ctx: RowContext) -> str:
     return _dash(row.trainable)
 
 
-@register_column(
-    CostColumns.FLOPS,
-    "FLOPs",
-    numeric=True,
-    needs=FLOPS_COUNTED,
-    footer_group="flops",
-)
+# Both FLOPs columns show what the op-level counter measured, and bring the FLOPs totals.
+_FLOPS: dict[str, Any] = {"numeric": True, "needs": FLOPS_COUNTED, "footer_group": "flops"}
+
+
+@register_column(CostColumns.FLOPS, "FLOPs", **_FLOPS)
 def _flops(row: LayerInfo, ctx: RowContext) -> str:
     return row.flops_to_str()
 
 
-@register_column(
-    CostColumns.BACKWARD_FLOPS,
-    "Backward FLOPs",
-    numeric=True,
-    needs=FLOPS_COUNTED,
-    footer_group="flops",
-)
+@register_column(CostColumns.BACKWARD_FLOPS, "Backward FLOPs", **_FLOPS)
 def _backward_flops(row: LayerInfo, ctx: RowContext) -> str:
     return row.flops_to_str(backward=True)
 

@@ -48,6 +48,18 @@ def tensor_shape(t: torch.Tensor) -> list[int]:
     return list(t.shape)
 
 
+def _leaf_shape(obj: Any) -> tuple[list[int], int] | None:
+    """A tensor's, a distribution's or an ndarray's shape and element size (None for anything else)."""
+    if isinstance(obj, torch.Tensor):
+        return tensor_shape(obj), obj.element_size()
+    dist = _distribution_shape(obj)
+    if dist is not None:
+        return dist
+    if _is_ndarray(obj):
+        return list(obj.shape), int(obj.itemsize)
+    return None
+
+
 def _first_shape(obj: Any) -> tuple[list[int], int]:
     """The shape of the first tensor-like leaf of a nested structure (torchinfo's rule).
 
@@ -57,13 +69,9 @@ def _first_shape(obj: Any) -> tuple[list[int], int]:
     """
     if hasattr(obj, "tensors") and not isinstance(obj, torch.Tensor):
         return _first_shape(obj.tensors)
-    if isinstance(obj, torch.Tensor):
-        return tensor_shape(obj), obj.element_size()
-    dist = _distribution_shape(obj)
-    if dist is not None:
-        return dist
-    if _is_ndarray(obj):
-        return list(obj.shape), int(obj.itemsize)
+    leaf = _leaf_shape(obj)
+    if leaf is not None:
+        return leaf
     if isinstance(obj, Mapping):
         return _first_shape(list(obj.values())[-1]) if obj else ([], 0)
     if isinstance(obj, (list, tuple)):
@@ -88,11 +96,9 @@ def io_shape(obj: Any, batch_dim: int | None = None) -> tuple[list[int], int]:
         if batch_dim is not None and batch_dim < len(size):
             size[batch_dim] = 1
         return size, first.element_size()
-    dist = _distribution_shape(obj)
-    if dist is not None:
-        return dist
-    if _is_ndarray(obj):
-        return list(obj.shape), int(obj.itemsize)
+    leaf = _leaf_shape(obj)
+    if leaf is not None:
+        return leaf
     if isinstance(obj, (list, tuple)) and obj and isinstance(getattr(obj[0], "data", None), torch.Tensor):
         data = obj[0].data
         size = list(data.shape)
