@@ -434,3 +434,48 @@ def test_the_search_answer_is_always_the_last_size_that_fits(
     assert answer == every
     assert answer == max_size or (answer + 1 in seen and seen[answer + 1] > budget)
     assert len(seen) <= 40
+
+
+# The README's list of ops whose autocast policy differs between CUDA and the CPU (a mixed estimate
+# runs under the CPU's): (op, CPU's output dtype, CUDA's) for a bfloat16 input.
+AUTOCAST_DIFFERENCES = {
+    "softmax": (lambda x: x.softmax(-1), torch.bfloat16, torch.float32),
+    "log_softmax": (lambda x: x.log_softmax(-1), torch.bfloat16, torch.float32),
+    "layer_norm": (lambda x: nn.functional.layer_norm(x, (8,)), torch.bfloat16, torch.float32),
+    "group_norm": (lambda x: nn.functional.group_norm(x.view(4, 2, 4), 2), torch.bfloat16, torch.float32),
+    "pow": (lambda x: x.pow(2), torch.bfloat16, torch.float32),
+    "rsqrt": (lambda x: x.rsqrt(), torch.bfloat16, torch.float32),
+    "exp": (lambda x: x.exp(), torch.bfloat16, torch.float32),
+    "log": (lambda x: x.log(), torch.bfloat16, torch.float32),
+    "sum": (lambda x: x.sum(), torch.bfloat16, torch.float32),
+    "cumsum": (lambda x: x.cumsum(0), torch.bfloat16, torch.float32),
+    "norm": (lambda x: x.norm(), torch.bfloat16, torch.float32),
+    "softplus": (lambda x: nn.functional.softplus(x), torch.bfloat16, torch.float32),
+    "avg_pool3d": (
+        lambda x: nn.functional.avg_pool3d(x.view(1, 1, 2, 2, 8), 1),
+        torch.float32,
+        torch.bfloat16,
+    ),
+    "mm": (lambda x: x @ x.T, torch.bfloat16, torch.bfloat16),  # the same on both
+    "gelu": (lambda x: nn.functional.gelu(x), torch.bfloat16, torch.bfloat16),  # the same on both
+}
+
+
+@pytest.mark.parametrize("op", sorted(AUTOCAST_DIFFERENCES))
+def test_the_cpu_and_cuda_autocast_lists_differ_as_the_readme_says(op: str) -> None:
+    """CUDA autocast runs on fake CUDA tensors without a GPU (op by op; a whole model needs a CUDA build)."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    call, on_cpu, on_cuda = AUTOCAST_DIFFERENCES[op]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert call(torch.rand(4, 8, dtype=torch.bfloat16) + 0.5).dtype == on_cpu
+    with FakeTensorMode(allow_non_fake_inputs=True):
+        x = torch.empty(4, 8, dtype=torch.bfloat16, device="cuda")
+        before = torch.is_autocast_enabled("cuda"), torch.get_autocast_dtype("cuda")
+        torch.set_autocast_enabled("cuda", True)
+        torch.set_autocast_dtype("cuda", torch.bfloat16)
+        try:
+            assert call(x).dtype == on_cuda
+        finally:
+            torch.set_autocast_enabled("cuda", before[0])
+            torch.set_autocast_dtype("cuda", before[1])
