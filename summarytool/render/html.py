@@ -278,7 +278,7 @@ def _footer(stats: ModelStatistics, width: int) -> str:
     rest = f' colspan="{width - 1}"' if width > 2 else ""
     parts = [
         f'<tr data-total="{t.key}"><th scope="row">{_esc(t.label)}</th><td{rest}>{_esc(t.value)}</td></tr>'
-        for t in footer(stats)
+        for t in footer(stats, notes=False)
     ]
     return "<tfoot>" + "".join(parts) + "</tfoot>"
 

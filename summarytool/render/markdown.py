@@ -79,5 +79,5 @@ def to_markdown(stats: ModelStatistics) -> str:
             _line([_escape(layer), name, *(_escape(spec.cell(info, ctx).strip()) for spec in specs)])
         )
     lines += ["", _line(["Total", "Value"]), _line(["---", "---:"])]
-    lines += [_line([_escape(t.label), _escape(t.value)]) for t in footer(stats)]
+    lines += [_line([_escape(t.label), _escape(t.value)]) for t in footer(stats, notes=False)]
     return "\n".join(lines) + "\n"

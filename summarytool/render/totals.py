@@ -86,11 +86,12 @@ def _split(stats: ModelStatistics, label: str, num: float, units: object, is_byt
     return label + unit_part, value
 
 
-def footer(stats: ModelStatistics) -> list[Total]:
+def footer(stats: ModelStatistics, notes: bool = True) -> list[Total]:
     """The totals under a summary's rows, for every view: the text table prints them all (the FLOPs
     group only with a FLOPs column), the tables leave out the notes.
 
-    FLOPs and the training-step memory appear when measured.
+    FLOPs and the training-step memory appear when measured. `notes=False` leaves the notes out
+    (and the scan of every row that one of them needs).
     """
     fmt = stats.formatting
     count, macs, size = fmt.params_count_units, fmt.macs_units, fmt.params_size_units
@@ -111,7 +112,7 @@ def footer(stats: ModelStatistics) -> list[Total]:
     ]
     if stats.input_size:
         items.append(("total_mult_adds", "Total mult-adds", stats.total_mult_adds, macs, False, 0, False, ""))
-        symbolic = sum(1 for info in stats.summary_list if not is_concrete(info.output_size))
+        symbolic = notes and sum(1 for info in stats.summary_list if not is_concrete(info.output_size))
         if symbolic:  # (a dry run through data-dependent ops: sizes are symbols such as u0)
             items.append(
                 _note(
@@ -125,7 +126,7 @@ def footer(stats: ModelStatistics) -> list[Total]:
             if isinstance(value, (int, float)):
                 items.append((key, label, value, macs, False, 0, False, "flops"))
                 flops = True
-        if flops:
+        if flops and notes:
             for op, calls in sorted(stats.flops_uncounted.items()):
                 items.append(
                     _note(f"FLOPs incomplete: {calls:,} calls of {op} not counted (rows marked *)", "flops")
