@@ -84,6 +84,7 @@ class ColumnSpec:
 
 
 COLUMNS: dict[Column, ColumnSpec] = {}
+_BY_NAME: dict[str, ColumnSpec] = {}  # the same entries by name ("num_params"), as the HTML view asks
 
 
 def register_column(
@@ -102,7 +103,7 @@ def register_column(
             raise RuntimeError(
                 f"the column {key.value!r} is registered already (by {COLUMNS[key].cell.__name__})"
             )
-        COLUMNS[key] = ColumnSpec(key, title, numeric, shape, cell, needs, footer_group)
+        COLUMNS[key] = _BY_NAME[key.value] = ColumnSpec(key, title, numeric, shape, cell, needs, footer_group)
         return cell
 
     return register
@@ -110,11 +111,8 @@ def register_column(
 
 def column(key: Any) -> ColumnSpec:
     """The entry of a column, given its enum member or its name ("num_params")."""
-    spec = COLUMNS.get(key)
+    spec = COLUMNS.get(key) or _BY_NAME.get(key)
     if spec is None:
-        for candidate in COLUMNS.values():
-            if candidate.name == key:
-                return candidate
         raise KeyError(f"no column {key!r}; the columns are {[c.name for c in COLUMNS.values()]}")
     return spec
 
