@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from summarytool.capture.dry_run import meta_copy
-from summarytool.capture.memory import OPTIMIZERS, MemoryReport, foreach_on
+from summarytool.capture.memory import OPTIMIZERS, MemoryReport, foreach_on, reused_optimizer_steps
 from summarytool.capture.precision import PRECISIONS, is_mixed, low_dtype
 
 SHARDING = ("none", "ddp", "zero1", "zero2", "fsdp")
@@ -356,6 +356,23 @@ def fit(
     dim = batch_dim if search == "batch" else 1
     budget = parse_memory(memory)
     work = prepare(model, setup)
+
+    with reused_optimizer_steps():  # (the optimizer step is the same at every size: run once)
+        return _search(work, shapes, dim, budget, setup, search, dtypes, max_size, progress, kwargs)
+
+
+def _search(
+    work: nn.Module,
+    shapes: list[tuple[int, ...]],
+    dim: int,
+    budget: int,
+    setup: TrainingSetup,
+    search: str,
+    dtypes: Sequence[Any] | None,
+    max_size: int,
+    progress: Callable[[int, int], None] | None,
+    kwargs: dict[str, Any],
+) -> FitResult:
     probes: dict[int, int] = {}
     splits: dict[int, StepMemory] = {}
 

@@ -479,3 +479,49 @@ def test_the_cpu_and_cuda_autocast_lists_differ_as_the_readme_says(op: str) -> N
         finally:
             torch.set_autocast_enabled("cuda", before[0])
             torch.set_autocast_dtype("cuda", before[1])
+
+
+@pytest.mark.parametrize(
+    ("model_name", "setup_name"),
+    [
+        ("mlp", "fp32"),
+        ("transformer", "bf16_mixed"),
+        ("tower", "adafactor"),
+        ("cnn_batchnorm", "sgd"),
+        ("gru", "bf16"),
+        ("mlp", "keep_grads"),
+    ],
+)
+def test_a_reused_optimizer_step_gives_exactly_the_estimate_of_a_step_run(
+    model_name: str, setup_name: str
+) -> None:
+    """fit() runs the optimizer step once and adds its measured peak to what is live at its start at
+    every other size: the whole report is the same as running it (including where the peak is)."""
+    from summarytool import summary
+    from summarytool.capture.memory import reused_optimizer_steps
+
+    factory, shape = MODELS[model_name]
+    setup = SETUPS[setup_name]
+    sizes = [1, 2, 16, 256] if model_name != "tower" else [1, 2, 1024, 8192]
+
+    def report(model: nn.Module, batch: int, device: str) -> dict[str, Any]:
+        stats = summary(
+            model,
+            input_size=(batch, *shape[1:]),
+            train_step=setup.optimizer,
+            precision=setup.precision,
+            device=device,
+            verbose=0,
+        )
+        return stats.memory.to_dict()
+
+    for device in ("cpu", "cuda"):
+        model = factory()
+        alone = [report(model, b, device) for b in sizes]
+        with reused_optimizer_steps():
+            reused = [report(model, b, device) for b in sizes]
+        assert reused == alone
+        # (Both sides of the phase boundary are covered: the optimizer step's peak and the passes'.)
+        if model_name == "tower":
+            assert alone[0]["peak_bytes"] > alone[0]["forward_backward_peak_bytes"]
+            assert alone[-1]["peak_bytes"] == alone[-1]["forward_backward_peak_bytes"]
