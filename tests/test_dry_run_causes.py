@@ -197,3 +197,44 @@ def test_sizes_the_data_decides_are_said_in_the_footer() -> None:
     meta = str(summary(Masked(), input_data=[x], device="meta", verbose=0))
     assert "Sizes incomplete: 2 rows have sizes the data decides" in meta
     assert "Sizes incomplete" not in str(summary(Masked(), input_data=[x], verbose=0))
+
+
+class _Gated(nn.Module):
+    """Post-processing that branches on a data-dependent size, as torchvision's box ops do."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.score = nn.Linear(4, 1)
+        self.head = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        kept = x[self.score(x)[:, 0] > 0]
+        if kept.numel() == 0:  # a Python condition on a size the data decides
+            return kept.new_zeros(0, 2)
+        return self.head(kept)
+
+
+def test_a_condition_on_a_data_dependent_size_is_decided_at_its_largest() -> None:
+    x = torch.randn(6, 4, generator=torch.Generator().manual_seed(0))
+    meta = summary(_Gated(), input_data=[x], device="meta", verbose=0)
+    text = str(meta)
+    assert "[u0, 2]" in text  # the size stays a symbol: the head ran, as when something is kept
+    assert "Sizes incomplete" in text
+    stats = summary(_Gated(), input_data=[x], train_step=True, verbose=0)
+    # The estimate is an upper bound: every one of the 6 rows kept, and it says so.
+    assert isinstance(stats.memory.peak_bytes, int) and stats.memory.peak_bytes > 0
+    assert any("taken at their largest" in note for note in stats.memory.notes)
+
+
+def test_python_needing_a_data_dependent_number_still_stops_with_the_meta_error() -> None:
+    class Counted(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            kept = x[x[:, 0] > 0]
+            return self.fc(torch.zeros(len(kept), 4))  # a number, not a symbol
+
+    with pytest.raises(Exception, match="real tensor values"):
+        summary(Counted(), input_data=[torch.randn(6, 4)], device="meta", verbose=0)

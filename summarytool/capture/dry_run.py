@@ -141,10 +141,68 @@ def _fake_tensor() -> Any:
 
 
 def symbolic_fake_mode() -> Any:
-    """Fake tensors with a shape environment: data-dependent sizes become symbols (u0, u1, ...)."""
-    from torch.fx.experimental.symbolic_shapes import ShapeEnv
+    """Fake tensors with a shape environment: data-dependent sizes become symbols (u0, u1, ...).
 
-    return _fake_tensor().FakeTensorMode(shape_env=ShapeEnv(), allow_non_fake_inputs=True)
+    A Python condition on such a size (``if boxes.numel() == 0:``) is decided at the largest size the
+    op allows (see `_largest_sizes_env`); the sizes themselves stay symbols.
+    """
+    return _fake_tensor().FakeTensorMode(shape_env=_largest_sizes_env()(), allow_non_fake_inputs=True)
+
+
+_ENV: list[type] = []
+
+
+def _largest_sizes_env() -> type:
+    """A ShapeEnv whose data-dependent guards are decided at the symbols' upper bounds.
+
+    torch stops at a guard on an unbacked size (``Eq(4*u1, 0)`` where torchvision checks for no boxes,
+    ``u0 < 1000`` before a top-k): the data would decide, and a dry run has none. Each symbol has the
+    range its op allows (a ``nonzero`` of N elements gives at most N rows), so the guard is decided as
+    if every element were kept: the branch the largest outputs take, the worst case for memory. A
+    symbol without a finite upper bound (a float read with ``.item()``) leaves the guard undecided,
+    and the error stands, as it does where Python needs the number itself (``len(keep)``,
+    ``int(n)``): a bound shown as a number would pass for the size. Nothing is recorded as a fact,
+    so the sizes stay symbols.
+    """
+    if _ENV:
+        return _ENV[0]
+    import sympy
+    from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode, ShapeEnv
+
+    class LargestSizes(ShapeEnv):
+        def evaluate_expr(self, orig_expr: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return super().evaluate_expr(orig_expr, *args, **kwargs)
+            except GuardOnDataDependentSymNode:
+                value = self._at_upper_bounds(orig_expr)
+                if value is None:
+                    raise
+                return value
+
+        def _at_upper_bounds(self, expr: Any) -> Any:
+            bounds = {}
+            if not isinstance(expr, sympy.logic.boolalg.Boolean):
+                return None  # Python needs the number itself (len(), int()): the data decides it
+            for symbol in expr.free_symbols:
+                known = _backed_values(self).get(symbol)
+                if known is not None:
+                    bounds[symbol] = known
+                    continue
+                upper = getattr(self.var_to_range.get(symbol), "upper", None)
+                if upper is None or not (upper.is_number and upper.is_finite):
+                    return None
+                bounds[symbol] = upper
+            value = sympy.simplify(expr.xreplace(bounds))
+            return value if isinstance(value, sympy.logic.boolalg.BooleanAtom) else None
+
+    _ENV.append(LargestSizes)
+    return LargestSizes
+
+
+def _backed_values(env: Any) -> dict[Any, Any]:
+    """The hints of backed symbols (``backed_var_to_val`` on newer torch, ``var_to_val`` on older)."""
+    values = getattr(env, "backed_var_to_val", None)
+    return values if values is not None else getattr(env, "var_to_val", {})
 
 
 def real_tensors() -> Any:
@@ -176,7 +234,19 @@ class MetaKernelGaps(TorchDispatchMode):
         if func is self._grouped_mm and func is not None and _has_meta_fp32(args):
             out = func(*tree_map(_to_bf16, args), **tree_map(_to_bf16, kwargs))
             return out.to(torch.float32)
-        return func(*args, **kwargs)
+        out = func(*args, **kwargs)
+        if _is_nms(func) and args and isinstance(out, torch.Tensor):
+            # Non-maximum suppression keeps some of its boxes: at most all of them. torchvision's fake
+            # kernel leaves the count unbounded, so say so (a dry run decides guards at upper bounds).
+            kept, boxes = out.shape[0], args[0].shape[0]
+            if isinstance(kept, torch.SymInt):
+                torch._check(kept <= boxes)
+        return out
+
+
+def _is_nms(func: Any) -> bool:
+    name = getattr(func, "name", None)
+    return callable(name) and name() in ("torchvision::nms", "torchvision::qnms")
 
 
 def _has_meta_fp32(args: tuple) -> bool:

@@ -272,7 +272,27 @@ def finish_step(
         report.forward_peak_bytes = forward_peak
         report.forward_backward_peak_bytes, report.forward_backward_gradients = after_backward
         report.persistent_optimizer_state = reused.persistent
+    _at_largest_sizes(report)
     return report
+
+
+def _at_largest_sizes(report: MemoryReport) -> None:
+    """Byte counts that depend on data-dependent sizes (a dry run through a boolean mask: ``8*u0 + 2160``)
+    become their upper bounds, where the dry run also decided which moment is the peak."""
+    symbols: set[str] = set()
+    for name, value in report.__dict__.items():
+        if isinstance(value, torch.SymInt):
+            node = value.node
+            upper = node.shape_env.bound_sympy(node.expr).upper
+            if not (upper.is_number and upper.is_finite):
+                raise ValueError(f"the training step's {name} ({value}) has no upper bound")
+            symbols.update(str(s) for s in node.expr.free_symbols)
+            setattr(report, name, int(upper))
+    if symbols:
+        report.notes.append(
+            f"sizes the data decides ({', '.join(sorted(symbols))}) are taken at their largest (every "
+            "element kept): the estimate is an upper bound"
+        )
 
 
 @dataclass(frozen=True)
