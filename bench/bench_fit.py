@@ -1,6 +1,7 @@
 """The planner's speed: how long `summarytool.fit` takes to answer, and its peak memory.
 
-Each search runs in a process of its own so that its peak RSS is its own. Prints a Markdown table.
+Each search runs in a process of its own so that its peak RSS is its own. Prints a Markdown table,
+with the machine's 1-minute load average before and after each search (the machine is shared).
 
     python bench/bench_fit.py [--skip-70b]
 """
@@ -29,11 +30,12 @@ LLAMA = (
     "import torch\nfrom summarytool.zoo import llama3_70b\n"
     "def build():\n    with torch.device('meta'):\n        return llama3_70b()"
 )
-for ranks in (8, 64):
-    SEARCHES[f"Llama-3-70B shape, 4,096 tokens, bf16-mixed, checkpointed, FSDP x {ranks}, 80 GiB"] = (
+for optimizer, ranks in (("adamw", 8), ("adamw", 64), ("adafactor", 8)):
+    name = "AdamW" if optimizer == "adamw" else "Adafactor"
+    SEARCHES[f"Llama-3-70B shape, 4,096 tokens, {name} bf16-mixed, checkpointed, FSDP x {ranks}, 80 GiB"] = (
         LLAMA,
-        "fit(build(), (1, 4096), '80GiB', train_step='adamw', precision='bf16-mixed', dtypes=[torch.long], "
-        f"checkpoint=['DecoderLayer'], world_size={ranks}, shard='fsdp')",
+        f"fit(build(), (1, 4096), '80GiB', train_step='{optimizer}', precision='bf16-mixed', "
+        f"dtypes=[torch.long], checkpoint=['DecoderLayer'], world_size={ranks}, shard='fsdp')",
     )
 
 RUNNER = """
@@ -64,10 +66,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip-70b", action="store_true", help="leave out the 70B search (minutes)")
     args = parser.parse_args()
-    rows = ["| search | answer | peak at it | dry runs | time | peak RSS |", "|---|---:|---:|---:|---:|---:|"]
+    rows = [
+        "| search | answer | peak at it | dry runs | time | peak RSS | load before/after |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for name, (setup, call) in SEARCHES.items():
         if args.skip_70b and "70B" in name:
             continue
+        load = os.getloadavg()[0]
         start = time.perf_counter()
         data, rss = run(setup, call)
         wall = time.perf_counter() - start
@@ -75,7 +81,8 @@ def main() -> None:
         at = "--" if data["peak"] is None else f"{data['peak'] / 2**30:.2f} GiB"
         rows.append(
             f"| {name} | {answer} | {at} | {data['probes']} | "
-            f"{data['seconds']:.1f} s ({wall:.1f} s with start-up) | {rss:,.0f} MB |"
+            f"{data['seconds']:.1f} s ({wall:.1f} s with start-up) | {rss:,.0f} MB | "
+            f"{load:.2f} / {os.getloadavg()[0]:.2f} |"
         )
         print(rows[-1], file=sys.stderr, flush=True)
     print("\n".join(rows))
