@@ -131,13 +131,9 @@ DETECTION_SIZE = {"min_size": 64, "max_size": 64}
 # Two-stage detectors: MultiScaleRoIAlign calls len() on the proposals, whose count NMS decides (Python
 # needs it as a number: no symbol can stand in for it, and a bound shown as a number would pass for it).
 DETECTION_META = "MultiScaleRoIAlign needs len() of the data-dependent proposal count (after NMS) as a number"
-# The estimate's fallback gets further but its allocation tracker compares symbolic sizes (36*u0 + C > peak).
-DETECTION_TRAIN = (
-    "estimate's fake-tensor fallback: the allocation tracker guards on a symbolic size (36*u0 + C > peak)"
-)
 
 
-@case("detection", "torchvision", slow=True, meta=DETECTION_META, train=DETECTION_TRAIN)
+@case("detection", "torchvision", slow=True, meta=DETECTION_META, train=DETECTION_META)
 def _fasterrcnn_mobilenet_v3_large_320_fpn() -> Built:
     model = _tv().detection.fasterrcnn_mobilenet_v3_large_320_fpn(
         weights=None, weights_backbone=None, num_classes=3, **DETECTION_SIZE
@@ -145,7 +141,7 @@ def _fasterrcnn_mobilenet_v3_large_320_fpn() -> Built:
     return model.eval(), image(64)
 
 
-@case("detection", "torchvision", slow=True, meta=DETECTION_META, train=DETECTION_TRAIN)
+@case("detection", "torchvision", slow=True, meta=DETECTION_META, train=DETECTION_META)
 def _fasterrcnn_resnet50_fpn() -> Built:
     model = _tv().detection.fasterrcnn_resnet50_fpn(
         weights=None, weights_backbone=None, num_classes=3, **DETECTION_SIZE
@@ -161,7 +157,7 @@ def _retinanet_resnet50_fpn() -> Built:
     return model.eval(), image(64)
 
 
-@case("detection", "torchvision", slow=True, meta=DETECTION_META, train=DETECTION_TRAIN)
+@case("detection", "torchvision", slow=True, meta=DETECTION_META, train=DETECTION_META)
 def _keypointrcnn_resnet50_fpn() -> Built:
     model = _tv().detection.keypointrcnn_resnet50_fpn(
         weights=None, weights_backbone=None, num_classes=2, num_keypoints=5, **DETECTION_SIZE
@@ -169,7 +165,7 @@ def _keypointrcnn_resnet50_fpn() -> Built:
     return model.eval(), image(64)
 
 
-@case("detection", "torchvision", slow=True, meta=DETECTION_META, train=DETECTION_TRAIN)
+@case("detection", "torchvision", slow=True, meta=DETECTION_META, train=DETECTION_META)
 def _maskrcnn_resnet50_fpn() -> Built:
     model = _tv().detection.maskrcnn_resnet50_fpn(
         weights=None, weights_backbone=None, num_classes=3, **DETECTION_SIZE
@@ -177,7 +173,7 @@ def _maskrcnn_resnet50_fpn() -> Built:
     return model.eval(), image(64)
 
 
-@case("detection", "torchvision", slow=True, train=DETECTION_TRAIN)
+@case("detection", "torchvision", slow=True)
 def _fcos_resnet50_fpn() -> Built:
     model = _tv().detection.fcos_resnet50_fpn(
         weights=None, weights_backbone=None, num_classes=3, **DETECTION_SIZE

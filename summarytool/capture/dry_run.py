@@ -241,6 +241,10 @@ class MetaKernelGaps(TorchDispatchMode):
             kept, boxes = out.shape[0], args[0].shape[0]
             if isinstance(kept, torch.SymInt):
                 torch._check(kept <= boxes)
+                if isinstance(boxes, torch.SymInt):  # (a sum of counts: its number, for the range)
+                    upper = boxes.node.shape_env.bound_sympy(boxes.node.expr).upper
+                    if upper.is_number and upper.is_finite:
+                        torch._check(kept <= int(upper))
         return out
 
 
