@@ -49,7 +49,7 @@ print(json.dumps({{"seconds": time.perf_counter() - start, "max": result.max_siz
 """
 
 
-def run(setup: str, call: str) -> tuple[dict, float]:
+def run(setup: str, call: str) -> tuple[dict, float, float]:
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         child = subprocess.Popen(
             [sys.executable, "-c", RUNNER.format(setup=setup, call=call)], stdout=out, stderr=err
@@ -59,29 +59,31 @@ def run(setup: str, call: str) -> tuple[dict, float]:
         err.seek(0)
         if os.waitstatus_to_exitcode(status) != 0:
             sys.exit(err.read()[-3000:])
-        return json.loads(out.read().strip().splitlines()[-1]), usage.ru_maxrss / 1024
+        cpu = usage.ru_utime + usage.ru_stime  # (what the search cost, however busy the machine was)
+        return json.loads(out.read().strip().splitlines()[-1]), usage.ru_maxrss / 1024, cpu
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--skip-70b", action="store_true", help="leave out the 70B search (minutes)")
+    parser.add_argument("--skip-70b", action="store_true", help="leave out the 70B searches (minutes)")
+    parser.add_argument("--only", metavar="TEXT", help="only the searches whose name contains TEXT")
     args = parser.parse_args()
     rows = [
-        "| search | answer | peak at it | dry runs | time | peak RSS | load before/after |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| search | answer | peak at it | dry runs | time | CPU time | peak RSS | load before/after |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, (setup, call) in SEARCHES.items():
-        if args.skip_70b and "70B" in name:
+        if (args.skip_70b and "70B" in name) or (args.only and args.only not in name):
             continue
         load = os.getloadavg()[0]
         start = time.perf_counter()
-        data, rss = run(setup, call)
+        data, rss, cpu = run(setup, call)
         wall = time.perf_counter() - start
         answer = f"batch {data['max']:,}" if data["max"] else "nothing fits"
         at = "--" if data["peak"] is None else f"{data['peak'] / 2**30:.2f} GiB"
         rows.append(
             f"| {name} | {answer} | {at} | {data['probes']} | "
-            f"{data['seconds']:.1f} s ({wall:.1f} s with start-up) | {rss:,.0f} MB | "
+            f"{data['seconds']:.1f} s ({wall:.1f} s with start-up) | {cpu:.1f} s | {rss:,.0f} MB | "
             f"{load:.2f} / {os.getloadavg()[0]:.2f} |"
         )
         print(rows[-1], file=sys.stderr, flush=True)
