@@ -6,8 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-
-from summarytool.cli import main
+from support import cli
 
 MODEL_FILE = """
 import torch
@@ -26,15 +25,6 @@ class Recorder(nn.Module):
 def build(where):
     return Recorder(where)
 """
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        code = main(list(args))
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,7 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import cli
 
 from summarytool.cli import main
 from summarytool.commands import summary_cmd
@@ -29,16 +30,6 @@ MODELS = Path(__file__).resolve().with_name("cli_hostile_models.py")
 
 def target(name: str) -> str:
     return f"{MODELS}:{name}"
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """Run `summarytool ARGS` in this process: (exit code, stdout, stderr)."""
-    try:
-        code = main(list(args))
-    except SystemExit as exc:  # argparse's own errors (or, before the fix, a target's sys.exit)
-        code = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def assert_usage_error(code: int, out: str, err: str, *needles: str, command: str = "summary") -> None:

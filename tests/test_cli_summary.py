@@ -1,4 +1,7 @@
-"""`summarytool summary TARGET ...` through a real subprocess: every format, every exit code, every TARGET form.
+"""`summarytool summary TARGET ...`: every format, every exit code, every TARGET form.
+
+In-process through `cli.main` (support.run_cli); a real subprocess where the process boundary is the point: one
+smoke test, and the stand-in packages that must come first on a fresh interpreter's PYTHONPATH.
 
 The models the CLI loads are defined in this file (TARGET is `<this file>:NAME`).
 """
@@ -15,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from support import run_cli
 from torch import nn
 
 from summarytool import ModelStatistics, summary
@@ -72,7 +76,7 @@ def target(name: str) -> str:
     return f"{HERE}:{name}"
 
 
-def run_cli(*args: str, env: dict | None = None, cwd: Path = REPO) -> subprocess.CompletedProcess:
+def run_process(*args: str, env: dict | None = None, cwd: Path = REPO) -> subprocess.CompletedProcess:
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "summarytool", *args],
@@ -233,6 +237,14 @@ def test_static_summary_without_input_size() -> None:
     assert done.stdout == api_table(CliNet())
 
 
+def test_a_fresh_interpreter_runs_the_command() -> None:
+    """The one subprocess smoke test: `python -m summarytool` prints the same table as the Python API."""
+    done = run_process("summary", target("CliNet"), "--input-size", "2,3,12,12")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == api_table(CliNet(), input_size=(2, 3, 12, 12))
+    assert done.stderr == ""
+
+
 def test_help_has_examples() -> None:
     done = run_cli("summary", "--help")
     assert done.returncode == 0
@@ -389,7 +401,7 @@ def fake_packages(tmp_path: Path) -> dict:
 
 
 def test_torchvision_target_never_asks_for_weights(fake_packages: dict) -> None:
-    done = run_cli(
+    done = run_process(
         "summary",
         "torchvision:tiny(num_classes=5)",
         "--input-size",
@@ -400,14 +412,14 @@ def test_torchvision_target_never_asks_for_weights(fake_packages: dict) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["totals"]["total_params"] == 12 * 5 + 5
-    asks = run_cli("summary", "torchvision:tiny(weights='IMAGENET1K_V1')", env=fake_packages)
+    asks = run_process("summary", "torchvision:tiny(weights='IMAGENET1K_V1')", env=fake_packages)
     assert asks.returncode == 2 and "never downloads" in asks.stderr
-    unknown = run_cli("summary", "torchvision:huge", env=fake_packages)
+    unknown = run_process("summary", "torchvision:huge", env=fake_packages)
     assert unknown.returncode == 2 and "torchvision has no model 'huge'" in unknown.stderr
 
 
 def test_timm_target_is_built_with_pretrained_false(fake_packages: dict) -> None:
-    done = run_cli(
+    done = run_process(
         "summary",
         "timm:tiny_vit(num_classes=2)",
         "--input-size",
@@ -418,7 +430,7 @@ def test_timm_target_is_built_with_pretrained_false(fake_packages: dict) -> None
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["totals"]["total_params"] == 12 * 7 + 7 + 7 * 2 + 2
-    unknown = run_cli("summary", "timm:nothing_like_it", env=fake_packages)
+    unknown = run_process("summary", "timm:nothing_like_it", env=fake_packages)
     assert unknown.returncode == 2 and "timm has no model" in unknown.stderr
 
 
@@ -427,11 +439,11 @@ def test_hf_target_builds_from_a_local_config_offline(fake_packages: dict, tmp_p
     folder.mkdir()
     (folder / "config.json").write_text(json.dumps({"model_type": "toy", "vocab_size": 11, "hidden_size": 4}))
     for spec in (f"hf:{folder / 'config.json'}", f"hf:{folder}"):
-        done = run_cli(
+        done = run_process(
             "summary", spec, "--input-size", "1,5", "--dtypes", "long", "--format", "json", env=fake_packages
         )
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout)["totals"]["total_params"] == 11 * 4 + 4 * 4 + 4
     (folder / "bad.json").write_text(json.dumps({"vocab_size": 3}))
-    bad = run_cli("summary", f"hf:{folder / 'bad.json'}", env=fake_packages)
+    bad = run_process("summary", f"hf:{folder / 'bad.json'}", env=fake_packages)
     assert bad.returncode == 2 and 'has no "model_type"' in bad.stderr

@@ -8,22 +8,12 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from support import cli
 from torch import nn
 
 from summarytool import summary
-from summarytool.cli import main
 from summarytool.enums import CostColumns, OutputRowSettings
 from summarytool.selfcheck import reference
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """Run `summarytool ARGS` in this process: (exit code, stdout, stderr)."""
-    try:
-        code = main(list(args))
-    except SystemExit as exc:  # argparse's --help and usage errors
-        code = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 class Splitter(nn.Module):
