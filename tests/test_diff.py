@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -10,6 +11,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import support
 import torch
 from torch import nn
 
@@ -172,6 +174,12 @@ VERSION_2 = """
 
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """`summarytool ARGS` in this process, run from `cwd` (the targets and files are relative to it)."""
+    with contextlib.chdir(cwd):
+        return support.run_cli(*args)
+
+
+def run_process(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "summarytool", *args],
         capture_output=True,
@@ -203,7 +211,7 @@ def edits(tmp_path: Path) -> Path:
 
 
 def test_diff_of_two_saved_summaries(edits: Path) -> None:
-    done = run_cli("diff", "v1.json", "v2.json", cwd=edits)
+    done = run_process("diff", "v1.json", "v2.json", cwd=edits)
     assert done.returncode == 0, done.stderr
     out = done.stdout
     assert out.startswith("summarytool diff: v1.json -> v2.json\nRows changed: 2, added: 1, removed: 0\n")
