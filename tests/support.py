@@ -2,6 +2,7 @@
 
 import contextlib
 import io
+import re
 import subprocess
 import sys
 
@@ -32,3 +33,26 @@ def cli(_capsys: object, *args: str) -> tuple[int, str, str]:
     """run_cli as the (exit code, stdout, stderr) triple the CLI test files unpack."""
     done = run_cli(*args)
     return done.returncode, done.stdout, done.stderr
+
+
+def table_parts(text: str) -> tuple[str, list[str], list[str]]:
+    """The header line, the row lines and the footer lines of a printed torchinfo-style table."""
+    blocks = [b for b in text.split("=" * 10) if b.strip("=\n")]
+    header = blocks[0].strip("=\n")
+    rows = [line for line in blocks[1].strip("=\n").split("\n") if line]
+    footer = [line for line in blocks[2].strip("=\n").split("\n") if line]
+    return header, rows, footer
+
+
+def column_sum(text: str, title: str) -> int:
+    """Sum of a numeric column's cells; `--`, `(recursive)` and per-parameter rows count 0."""
+    header, rows, _ = table_parts(text)
+    start = header.index(title)
+    total = 0
+    for line in rows:
+        cell = line[start:].split(" ")[0] if len(line) > start else ""
+        if not cell or cell in ("--", "(recursive)") or cell.startswith(("└─", "├─")):
+            continue
+        assert re.fullmatch(r"\(?[\d,]+\)?", cell), line
+        total += int(cell.strip("()").replace(",", ""))
+    return total

@@ -20,31 +20,10 @@ from models import (
     SharedEmbeddingSeq2Seq,
     TensorKernelConv,
 )
+from support import column_sum, table_parts
 from torch import nn
 
 from summarytool import ColumnSettings, ModelStatistics, summary
-
-
-def _table_rows(text: str) -> tuple[str, list[str], list[str]]:
-    """The header line, the row lines and the footer lines of a printed table."""
-    blocks = [b for b in text.split("=" * 10) if b.strip("=\n")]
-    header = blocks[0].strip("=\n")
-    rows = [line for line in blocks[1].strip("=\n").split("\n") if line]
-    footer = [line for line in blocks[2].strip("=\n").split("\n") if line]
-    return header, rows, footer
-
-
-def _column_sum(text: str, title: str) -> int:
-    """Sum of a numeric column's cells; `--`, `(recursive)` and per-parameter cells count 0."""
-    header, rows, _ = _table_rows(text)
-    start = header.index(title)
-    total = 0
-    for line in rows:
-        cell = line[start:].split(" ")[0] if len(line) > start else ""
-        if not cell or cell in ("--", "(recursive)") or cell.startswith(("└─", "├─")):
-            continue
-        total += int(cell.strip("()").replace(",", ""))
-    return total
 
 
 def _row_name(line: str) -> str:
@@ -54,7 +33,7 @@ def _row_name(line: str) -> str:
 
 
 def _footer_value(text: str, label: str) -> str:
-    _, _, footer = _table_rows(text)
+    _, _, footer = table_parts(text)
     return next(line.split(":", 1)[1].strip() for line in footer if line.startswith(label))
 
 
@@ -66,8 +45,8 @@ def test_param_column_adds_up_to_total_params_on_every_zoo_model(name, factory, 
         model, **kwargs, depth=depth, col_names=("output_size", "num_params", "mult_adds"), verbose=0
     )
     text = str(stats)
-    assert _column_sum(text, "Param #") == stats.total_params == sum(p.numel() for p in model.parameters())
-    shown_macs = ModelStatistics.to_readable(_column_sum(text, "Mult-Adds"))[1]
+    assert column_sum(text, "Param #") == stats.total_params == sum(p.numel() for p in model.parameters())
+    shown_macs = ModelStatistics.to_readable(column_sum(text, "Mult-Adds"))[1]
     assert shown_macs == pytest.approx(
         float(_footer_value(text, "Total mult-adds").replace(",", "")), abs=0.005
     )
@@ -75,7 +54,7 @@ def test_param_column_adds_up_to_total_params_on_every_zoo_model(name, factory, 
 
 def test_container_shown_again_between_shared_calls_is_recursive_with_torchinfos_index() -> None:
     text = str(summary(SharedActivationBlocks(), input_size=(1, 3), depth=4, verbose=0))
-    _, rows, _ = _table_rows(text)
+    _, rows, _ = table_parts(text)
     names = [_row_name(r) for r in rows]
     # Stage 1: layers (again before each Linear), act, layers, act; torchinfo inserts one object,
     # so both copies show the index of the last one and both are (recursive).
@@ -88,18 +67,18 @@ def test_container_shown_again_between_shared_calls_is_recursive_with_torchinfos
         "Linear: 4-2",
     ]
     assert [r.split()[-1] for r in rows if "ModuleList: 3-" in r] == ["(recursive)"] * 4
-    assert _column_sum(text, "Param #") == 48
+    assert column_sum(text, "Param #") == 48
 
 
 def test_stack_sharing_an_embedding_with_another_stack_shows_no_params_again() -> None:
     text = str(summary(SharedEmbeddingSeq2Seq(), input_data=torch.randint(0, 20, (2, 4)), verbose=0))
-    _, rows, _ = _table_rows(text)
+    _, rows, _ = table_parts(text)
     cells = {_row_name(r): r.split()[-1] for r in rows}
     assert cells["Stack: 1-1"] == "--"  # the decoder ran first: its embedding row holds the 120
     assert cells["Embedding: 2-1"] == "120"
     assert cells["Stack: 1-2"] == "--"  # the encoder's embedding is the decoder's: not shown again
     assert cells["Embedding: 2-3"] == "(recursive)"
-    assert _column_sum(text, "Param #") == 120 + 42 + 42
+    assert column_sum(text, "Param #") == 120 + 42 + 42
 
 
 def test_kernel_size_kept_as_a_0d_tensor() -> None:
@@ -169,6 +148,6 @@ def test_depth_must_be_a_count_or_infinity(bad) -> None:
 
 def test_all_columns_idiom_has_exactly_torchinfos_columns() -> None:
     stats = summary(nn.Linear(2, 2), input_size=(1, 2), col_names=list(ColumnSettings), verbose=0)
-    header, _, footer = _table_rows(str(stats))
+    header, _, footer = table_parts(str(stats))
     assert header.split()[-1] == "Trainable"
     assert not any("FLOPs" in line or "Training step" in line for line in footer)

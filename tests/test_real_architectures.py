@@ -14,11 +14,11 @@ Param # column of summarytool's table adds up to the total, at depth 3 and at ev
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable
 
 import pytest
 import torch
+from support import column_sum
 from torch import nn
 
 from summarytool import summary
@@ -208,21 +208,6 @@ def test_tied_weight_is_recursive_in_its_later_holders(name: str) -> None:
     )
 
 
-def _param_column_sum(text: str) -> int:
-    """Sum of the Param # cells; `--`, `(recursive)` and per-parameter rows count 0."""
-    blocks = [b for b in text.split("=" * 10) if b.strip("=\n")]
-    header = blocks[0].strip("=\n")
-    start = header.index("Param #")
-    total = 0
-    for line in blocks[1].strip("=\n").split("\n"):
-        cell = line[start:].split(" ")[0] if len(line) > start else ""
-        if not cell or cell in ("--", "(recursive)") or cell.startswith(("└─", "├─")):
-            continue
-        assert re.fullmatch(r"\(?[\d,]+\)?", cell), line
-        total += int(cell.strip("()").replace(",", ""))
-    return total
-
-
 @pytest.mark.parametrize("depth", DEPTHS)
 @pytest.mark.parametrize("name", sorted(ARCHS))
 def test_param_column_adds_up_to_total_params(name: str, depth: float) -> None:
@@ -231,4 +216,4 @@ def test_param_column_adds_up_to_total_params(name: str, depth: float) -> None:
         model, input_data=inputs, depth=depth, col_names=("output_size", "num_params"), mode="eval", verbose=0
     )
     text = str(stats)
-    assert _param_column_sum(text) == stats.total_params == sum(p.numel() for p in model.parameters())
+    assert column_sum(text, "Param #") == stats.total_params == sum(p.numel() for p in model.parameters())
