@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_selfcheck_nvml import FakeGpu, FakeNvml
+from fake_nvml import FakeGpu, FakeNvml
 from test_sharing_instances import container
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "image"))

@@ -1,6 +1,6 @@
 """The self-check on a shared server: which GPUs this container sees and who else computes on them.
 
-NVML is faked at the `pynvml` boundary (FakeNvml from test_selfcheck_nvml), with the process list added.
+NVML is faked at the `pynvml` boundary (FakeNvml from fake_nvml.py), with the process list added.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pynvml
 import pytest
 import torch
-from test_selfcheck_nvml import GIB, FakeGpu, FakeNvml
+from fake_nvml import GIB, FakeGpu, FakeNvml
 
 from summarytool.cli import main
 from summarytool.selfcheck import nvml
