@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prepare this machine to build and test the workstation image, with no registry and no running engine:
-#   1. apt: docker.io, mmdebstrap, openssh-client (the tests' ssh), chromium (the browser test);
+#   1. apt: docker.io, mmdebstrap, openssh-client (the tests' ssh), chromium (the browser test),
+#      node-configurable-http-proxy (the real JupyterHub's proxy, tests/image/test_hub_real.py);
 #   2. a Docker engine started by hand, its PID recorded (stop it with image/ci-stop.sh, never by name);
 #   3. a stand-in for the CUDA base: Debian minbase with this machine's extra CA certificates inside.
 # Re-running reuses a live engine and an existing base. Progress goes to stderr; stdout is only
@@ -17,7 +18,7 @@ log() { printf 'ci-prepare: %s\n' "$*" >&2; }
 
 need=()
 for tool in dockerd:docker.io mmdebstrap:mmdebstrap ssh:openssh-client ssh-keygen:openssh-client \
-  chromium:chromium; do
+  chromium:chromium configurable-http-proxy:node-configurable-http-proxy; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool#*:}")
 done
 [[ -x $DOCKER ]] || need+=(docker.io)
