@@ -211,6 +211,17 @@ def test_train_step_memory_estimate() -> None:
     assert "Optimizer state" in done.stdout and "Activations and temporaries" in done.stdout
 
 
+def test_every_estimated_optimizer_is_offered(  # the CLI's list is written out so that --help needs no torch
+) -> None:
+    from summarytool.capture.memory import OPTIMIZERS
+    from summarytool.commands import summary_cmd
+
+    assert summary_cmd.OPTIMIZERS == OPTIMIZERS
+    done = run_cli("summary", target("CliNet"), "--input-size", "4,3,16,16", "--train-step", "adafactor")
+    assert done.returncode == 0, done.stderr
+    assert "Training step (adafactor) peak, estimated (kB): " in done.stdout
+
+
 def test_measure_memory_runs_a_real_step_and_exports_it() -> None:
     done = run_cli(
         "summary", target("CliNet"), "--input-size", "4,3,16,16", "--device", "cpu", "--train-step", "sgd",

@@ -8,10 +8,8 @@ import json
 import sys
 from typing import Any
 
-from summarytool.commands.summary_cmd import EXIT_OK, UsageError, emit, parse_shape, report_error
+from summarytool.commands.summary_cmd import EXIT_OK, OPTIMIZERS, UsageError, emit, parse_shape, report_error
 
-# summarytool.capture.memory.OPTIMIZERS (not imported: the CLI starts without torch)
-OPTIMIZERS = ("adam", "adamw", "sgd", "adafactor")
 EXIT_DOES_NOT_FIT = 3  # not even size 1 fits (the answer is printed; 1 is a failing model, 2 usage)
 
 EXAMPLES = """examples:

@@ -23,6 +23,8 @@ EXIT_MODEL_FAILED = 1
 EXIT_USAGE = 2
 
 FORMATS = ("text", "json", "csv", "markdown", "html")
+# summarytool.capture.memory.OPTIMIZERS (not imported: the CLI starts without torch; a test keeps them equal)
+OPTIMIZERS = ("adam", "adamw", "sgd", "adafactor")
 
 # Widest text column: a column is padded to this width on every row, so 10**9 would fill the memory.
 MAX_COL_WIDTH = 1000
@@ -182,8 +184,8 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--train-step",
         metavar="OPTIMIZER",
-        choices=("adam", "adamw", "sgd"),
-        help="estimate a training step's peak memory with this optimizer (adam, adamw, sgd)",
+        choices=OPTIMIZERS,
+        help=f"estimate a training step's peak memory with this optimizer ({', '.join(OPTIMIZERS)})",
     )
     parser.add_argument(
         "--seq-len",
