@@ -99,3 +99,10 @@ def test_collected_columns_render_after_a_round_trip(stats) -> None:
 
 
 COLUMNS_BY_NAME = {spec.name: key for key, spec in COLUMNS.items()}
+
+
+def test_the_error_is_a_public_name() -> None:
+    import summarytool
+
+    assert summarytool.MissingColumnDataError is MissingColumnDataError
+    assert "MissingColumnDataError" in summarytool.__all__
