@@ -93,27 +93,153 @@ def test_no_gpu_host_and_hub_gpus_none(monkeypatch):
     assert s.extra_create_kwargs["labels"][instances.GPUS_LABEL] == "none"
 
 
-def test_z2jh_values_have_the_keys_the_chart_reads():
+# The Zero to JupyterHub chart's own values schema ships only inside the Helm chart (no PyPI, npm or Debian
+# package carries it), so this schema is written here: the chart's documented structure for the keys
+# hub/z2jh-values.yaml uses, with additionalProperties false as the chart's schema has, so a misspelt or
+# misplaced key fails. The kubespawner_override entries are checked against the real KubeSpawner below.
+_STR_OR_NULL = {"type": ["string", "null"]}
+_VOLUMES = {"type": ["array", "object"]}
+_QUANTITY = {"type": ["number", "string", "null"]}
+Z2JH_SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "hub": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"config": {"type": "object"}, "extraConfig": {"type": "object"}},
+        },
+        "proxy": {"type": "object"},
+        "scheduling": {"type": "object"},
+        "prePuller": {"type": "object"},
+        "ingress": {"type": "object"},
+        "debug": {"type": "object"},
+        "cull": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "enabled": {"type": "boolean"},
+                "users": {"type": "boolean"},
+                "adminUsers": {"type": "boolean"},
+                "removeNamedServers": {"type": "boolean"},
+                "timeout": {"type": "integer", "minimum": 1},
+                "every": {"type": "integer", "minimum": 1},
+                "concurrency": {"type": "integer"},
+                "maxAge": {"type": "integer"},
+            },
+        },
+        "singleuser": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["image"],
+            "properties": {
+                "image": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["name", "tag"],
+                    "properties": {
+                        "name": {"type": "string", "minLength": 1},
+                        "tag": {"type": "string", "minLength": 1},
+                        "pullPolicy": {"enum": [None, "IfNotPresent", "Always", "Never"]},
+                        "pullSecrets": {"type": "array"},
+                    },
+                },
+                "uid": {"type": ["integer", "null"]},
+                "fsGid": {"type": ["integer", "null"]},
+                "cmd": {"type": ["string", "array", "null"]},
+                "defaultUrl": _STR_OR_NULL,
+                "extraEnv": {
+                    "type": "object",
+                    "additionalProperties": {"type": ["string", "object"]},
+                },
+                "storage": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "type": {"enum": ["dynamic", "static", "none"]},
+                        "capacity": {"type": "string", "pattern": "^[0-9]+(Ki|Mi|Gi|Ti|K|M|G|T)?$"},
+                        "homeMountPath": {"type": "string", "pattern": "^/"},
+                        "extraVolumes": _VOLUMES,
+                        "extraVolumeMounts": _VOLUMES,
+                        "dynamic": {"type": "object"},
+                        "static": {"type": "object"},
+                        "extraLabels": {"type": "object"},
+                    },
+                },
+                "cpu": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {"limit": _QUANTITY, "guarantee": _QUANTITY},
+                },
+                "memory": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {"limit": _QUANTITY, "guarantee": _QUANTITY},
+                },
+                "profileList": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["display_name"],
+                        "properties": {
+                            "display_name": {"type": "string"},
+                            "description": {"type": "string"},
+                            "slug": {"type": "string"},
+                            "default": {"type": "boolean"},
+                            "kubespawner_override": {"type": "object"},
+                            "profile_options": {"type": "object"},
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+
+
+def z2jh_values() -> dict:
     yaml = pytest.importorskip("yaml")
-    values = yaml.safe_load((REPO / "hub" / "z2jh-values.yaml").read_text())
-    assert set(values) <= {
-        "hub",
-        "proxy",
-        "singleuser",
-        "cull",
-        "scheduling",
-        "prePuller",
-        "ingress",
-        "debug",
-    }
+    return yaml.safe_load((REPO / "hub" / "z2jh-values.yaml").read_text())
+
+
+def test_z2jh_values_match_the_charts_structure():
+    jsonschema = pytest.importorskip("jsonschema")
+    values = z2jh_values()
+    errors = sorted(jsonschema.Draft7Validator(Z2JH_SCHEMA).iter_errors(values), key=str)
+    assert not errors, "\n".join(f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in errors)
     su = values["singleuser"]
-    assert {"name", "tag"} <= set(su["image"]) and su["cmd"] == "jupyterhub-singleuser"
-    assert su["storage"]["type"] in ("dynamic", "static", "none")
-    assert values["cull"]["enabled"] is True and isinstance(values["cull"]["timeout"], int)
+    assert su["cmd"] == "jupyterhub-singleuser" and values["cull"]["enabled"] is True
+    assert sum(bool(p.get("default")) for p in su["profileList"]) == 1
     gpu = [
         p
         for p in su["profileList"]
-        if "nvidia.com/gpu" in p.get("kubespawner_override", {}).get("extra_resource_limits", {})
+        if "nvidia.com/gpu" in p["kubespawner_override"].get("extra_resource_limits", {})
     ]
-    assert gpu and all({"display_name", "kubespawner_override"} <= set(p) for p in su["profileList"])
-    assert sum(bool(p.get("default")) for p in su["profileList"]) == 1
+    assert gpu, "no profile asks for a GPU"
+
+
+def test_z2jh_schema_refuses_a_misspelt_key():
+    jsonschema = pytest.importorskip("jsonschema")
+    values = z2jh_values()
+    values["singleuser"]["storage"]["homeMountpath"] = values["singleuser"]["storage"].pop("homeMountPath")
+    values["cull"]["timeout"] = "1h"
+    messages = [e.message for e in jsonschema.Draft7Validator(Z2JH_SCHEMA).iter_errors(values)]
+    assert any("homeMountpath" in m for m in messages) and any("'1h' is not of type" in m for m in messages)
+
+
+def test_z2jh_profile_overrides_are_real_kubespawner_settings():
+    """Every kubespawner_override key is a KubeSpawner trait, and its value passes that trait's validation
+    (the real KubeSpawner from PyPI: a typo such as mem_limits, or a limit like "64 gigs", fails here)."""
+    kubespawner = pytest.importorskip("kubespawner")
+    from traitlets import HasTraits
+
+    traits = kubespawner.KubeSpawner.class_traits(config=True)
+    holder = HasTraits()
+    for profile in z2jh_values()["singleuser"]["profileList"]:
+        for key, value in profile["kubespawner_override"].items():
+            assert key in traits, f"{profile['display_name']}: {key} is not a KubeSpawner setting"
+            traits[key].validate(holder, value)
+    with pytest.raises(Exception, match="64 gigs"):
+        traits["mem_limit"].validate(holder, "64 gigs")
