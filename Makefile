@@ -55,7 +55,7 @@ bench: venv ## the speed benchmark against torchinfo (prints a table)
 clean: ## remove the venv and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache build dist *.egg-info
 
-# The dry-run corpus (tests/test_dry_run_corpus.py) with torchvision and timm: they do not install beside
+# The dry-run corpus (tests/capture/test_dry_run_corpus.py) with torchvision and timm: they do not install beside
 # the main venv's torch, so they get a venv of their own. (~5 min and ~6 GB the first time.)
 VISION_VENV ?= .venv-vision
 
@@ -67,7 +67,7 @@ $(VISION_VENV)/.installed: pyproject.toml
 
 .PHONY: test-corpus
 test-corpus: $(VISION_VENV)/.installed ## the dry-run corpus with torchvision and timm, in .venv-vision
-	$(VISION_VENV)/bin/python -m pytest -q tests/test_dry_run_corpus.py
+	$(VISION_VENV)/bin/python -m pytest -q tests/capture/test_dry_run_corpus.py
 
 # ---- the workstation image (see Dockerfile, image/, docker-compose.yml) -------------------------------
 IMAGE ?= summarytool-workstation

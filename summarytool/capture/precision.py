@@ -5,7 +5,7 @@ Mixed precision keeps fp32 weights ("master weights") and runs the forward pass 
 ``torch.autocast``, which casts the inputs of matrix products to the low dtype and caches the cast
 weights for the backward pass. Autocast does not act on meta tensors, so a mixed estimate runs on
 fake CPU tensors (no memory either) under the CPU's autocast rules. CUDA's rules differ for some
-ops (the README lists them; tests/test_planner.py checks the list against the installed torch).
+ops (the README lists them; tests/analysis/test_planner.py checks the list against the installed torch).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ sys.path.insert(0, str(REPO / "image"))
 import pin_base  # noqa: E402
 import ssh_env  # noqa: E402
 
-SHELL_SCRIPTS = sorted(str(p) for p in (REPO / "image").glob("*.sh"))
+SHELL_SCRIPTS = sorted(str(p) for p in [*(REPO / "image").glob("*.sh"), *(REPO / "image/start.d").glob("*.sh")])
 
 
 def test_hadolint_is_clean():
@@ -23,7 +23,7 @@ def test_hadolint_is_clean():
 
 
 def test_shellcheck_is_clean():
-    assert len(SHELL_SCRIPTS) >= 4  # entrypoint, healthcheck, ci-prepare, ci-stop
+    assert len(SHELL_SCRIPTS) >= 9  # entrypoint, healthcheck, ci-prepare, ci-stop, the start.d steps
     proc = run([tool("shellcheck"), "--severity=style", *SHELL_SCRIPTS], check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 

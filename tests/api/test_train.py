@@ -26,7 +26,7 @@ from types import ModuleType
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TRAIN = ROOT / "examples" / "train.py"
 STEPS, EVERY, BATCH = 30, 10, 16
 COMMON = [

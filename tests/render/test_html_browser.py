@@ -26,7 +26,7 @@ CHROMIUM = next((p for p in (shutil.which(n) for n in ("chromium", "chromium-bro
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="needs Debian's chromium: apt-get install -y chromium"
 )
-SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "summary-html.png"
+SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "summary-html.png"
 
 
 class Backbone(nn.Module):

@@ -3,7 +3,7 @@
 Each case starts two processes (torchrun-style: RANK, WORLD_SIZE, MASTER_ADDR=127.0.0.1 and a free
 MASTER_PORT), joined by the gloo backend, and trains a tower of MLP blocks whose parameters,
 gradients and optimizer state dominate the step. Each rank measures the peak of its second
-training step with live tensor storages tracked by a dispatch mode (as tests/test_planner.py's
+training step with live tensor storages tracked by a dispatch mode (as tests/analysis/test_planner.py's
 LiveStorages, apart from summarytool's estimator): the storages alive at the step's start (the
 parameters or this rank's shards, the optimizer state this rank holds, DDP's gradient buckets)
 plus every op's outputs until they are freed, and FSDP2's storage resizes (as torch's MemTracker

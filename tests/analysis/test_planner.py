@@ -312,7 +312,7 @@ def test_gpu_memory_without_a_gpu_says_so(monkeypatch: pytest.MonkeyPatch) -> No
         parse_memory("gpu")
 
 
-MODEL_FILE = Path(__file__).with_name("models.py")
+MODEL_FILE = Path(__file__).resolve().parents[1] / "models.py"
 
 
 def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

@@ -12,7 +12,7 @@ from torch import nn
 
 from summarytool import SummaryError, summary
 
-RUNNER = Path(__file__).with_name("run.py")
+RUNNER = Path(__file__).resolve().parents[1] / "run.py"
 
 
 def _run_suite(tmp_path: Path, body: str) -> subprocess.CompletedProcess:

@@ -1,6 +1,6 @@
 """Printed tables, character for character, for models written for these tests.
 
-Every number in tests/golden/*.txt was checked by hand against torchinfo main's rules (see the
+Every number in tests/render/golden/*.txt was checked by hand against torchinfo main's rules (see the
 notes per case). Only the "Input size" and "Estimated Total Size" lines depend on the Python
 version (CPython's storage object overhead), so they are filled in from the known byte counts.
 """

@@ -1,4 +1,4 @@
-"""The models tests/test_cli_hostile.py summarises through the CLI (TARGET is `<this file>:NAME`)."""
+"""The models tests/cli/test_cli_hostile.py summarises through the CLI (TARGET is `<this file>:NAME`)."""
 
 from __future__ import annotations
 

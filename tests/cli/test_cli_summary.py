@@ -24,7 +24,7 @@ from torch import nn
 from summarytool import ModelStatistics, summary
 
 HERE = Path(__file__).resolve()
-REPO = HERE.parent.parent
+REPO = HERE.parents[2]
 
 
 class CliNet(nn.Module):

@@ -289,7 +289,7 @@ def test_dataframe_without_pandas_says_how_to_get_it(monkeypatch: pytest.MonkeyP
         catalogue_stats().to_dataframe()
 
 
-# ----- HTML (structure; tests/test_html_browser.py renders it) ---------------------------------
+# ----- HTML (structure; tests/render/test_html_browser.py renders it) ---------------------------------
 
 
 class _Cells(HTMLParser):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[1] / "summarytool"
+PACKAGE = Path(__file__).resolve().parents[2] / "summarytool"
 
 
 def _module_name(path: Path) -> str:
