@@ -80,6 +80,7 @@ COPY image/jupyterlab-overrides.json /opt/venv/share/jupyter/lab/settings/overri
 COPY image/ssh_env.py /opt/summarytool/ssh_env.py
 COPY image/exposure_check.py /opt/summarytool/exposure_check.py
 COPY image/entrypoint.sh /usr/local/bin/entrypoint.sh
+COPY image/start.d/ /usr/local/share/summarytool/start.d/
 COPY image/healthcheck.sh /usr/local/bin/healthcheck.sh
 
 # summarytool itself, last: a code change rebuilds only this layer, never torch. Its dependencies are

@@ -9,11 +9,19 @@
 #              Started by a JupyterHub (JUPYTERHUB_API_TOKEN and JUPYTERHUB_SERVICE_URL / _PREFIX set, as
 #              DockerSpawner and KubeSpawner do): jupyterhub-singleuser instead of the token-protected Lab, the hub
 #              doing the login; same user, self-check and SSH environment (README, "Sharing a server").
+# Start-up is a sequence of steps, run in the order of their file names (README, "Start-up hooks"):
+#   HOOKS_IMAGE (the image's own, mandatory: a failure stops the container with its exit code) and
+#   HOOKS_TEAM (a team's, mounted; optional: a failure is logged and start-up goes on), merged by name.
+#   *.sh files are sourced in a subshell (they see log, die, AS_DEV, START_MODE=services|command and the
+#   names below); other executable files are run; anything else is ignored with a message.
 # Messages go to stderr, so that a command's stdout stays its own.
 set -euo pipefail
 
+# shellcheck disable=SC2034  # KEY_DIR, LOCK, START_MODE and as_owner_of are for the start.d steps
 readonly USER_NAME=dev HOME_DIR=/home/dev WORKSPACE=/workspace KEY_DIR=/var/lib/sshd-keys
+# shellcheck disable=SC2034
 readonly LOCK=/opt/summarytool/image.lock STATE=/run/workstation
+readonly HOOKS_IMAGE=/usr/local/share/summarytool/start.d HOOKS_TEAM=${START_HOOKS_DIR:-/etc/summarytool/start.d}
 
 log() { printf '[entrypoint] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 2; }
@@ -32,58 +40,11 @@ fi
 # Root here has no DAC_OVERRIDE or FOWNER (README, "Capabilities"): it cannot enter dev's private directories
 # (~/.ssh) or change the mode of dev's files. What happens inside dev's home is done as dev, or as the home's
 # owner (setpriv, keeping only CAP_CHOWN) when dev's ids change.
+# shellcheck disable=SC2329
 as_owner_of() {
   local owner
   owner=$(stat -c %u:%g "$1")
   setpriv --reuid="${owner%:*}" --regid="${owner#*:}" --clear-groups --inh-caps=+chown --ambient-caps=+chown "${@:2}"
-}
-
-remap_ids() {
-  local uid=${NB_UID:-} gid=${NB_GID:-} changed=0 home_owner
-  [[ -z $uid || $uid =~ ^[1-9][0-9]*$ ]] || die "NB_UID=$uid: expected a non-zero number (dev is never root)"
-  [[ -z $gid || $gid =~ ^[0-9]+$ ]] || die "NB_GID=$gid: expected a number"
-  if [[ -n $gid && $gid != "$(id -g "$USER_NAME")" ]]; then
-    groupmod --non-unique --gid "$gid" "$USER_NAME"
-    changed=1
-  fi
-  if [[ -n $uid && $uid != "$(id -u "$USER_NAME")" ]]; then
-    # usermod re-owns a home owned by dev's old or new uid by walking it as root, which fails in dev's 0700
-    # directories (a home volume from an earlier start has ~/.ssh). So the home is root's for that moment,
-    # usermod leaves it alone, and it is handed over below by its owner.
-    home_owner=$(stat -c %u:%g "$HOME_DIR")
-    chown 0 "$HOME_DIR"
-    usermod --non-unique --uid "$uid" "$USER_NAME" || { chown "$home_owner" "$HOME_DIR"; die "usermod failed"; }
-    chown "$home_owner" "$HOME_DIR"
-    changed=1
-  fi
-  if ((changed)); then
-    as_owner_of "$HOME_DIR" chown -R "$USER_NAME:$USER_NAME" "$HOME_DIR" ||
-      log "warning: some files in $HOME_DIR could not be handed over to $USER_NAME (above)"
-    log "user $USER_NAME is now uid $(id -u "$USER_NAME") gid $(id -g "$USER_NAME")"
-  fi
-  # A fresh volume or the image's own directory: hand it over. A bind mount that dev can already write
-  # (the host's directory, owned by NB_UID) is left as it is; nothing is changed recursively.
-  mkdir -p "$WORKSPACE"
-  if ! "${AS_DEV[@]}" test -w "$WORKSPACE"; then
-    chown "$USER_NAME:$USER_NAME" "$WORKSPACE"
-    log "$WORKSPACE was not writable by $USER_NAME: now owned by $(id -u "$USER_NAME"):$(id -g "$USER_NAME")"
-  fi
-}
-
-host_keys() {
-  install -d -m 0700 "$KEY_DIR"
-  local type key
-  for type in ed25519 ecdsa rsa; do
-    key="$KEY_DIR/ssh_host_${type}_key"
-    if [[ ! -s $key ]]; then
-      ssh-keygen -q -t "$type" -N '' -C "summarytool-workstation" -f "$key"
-      log "generated SSH host key $key"
-    fi
-  done
-  log "SSH host key fingerprints:"
-  for key in "$KEY_DIR"/ssh_host_*_key.pub; do
-    log "  $(ssh-keygen -l -f "$key")"
-  done
 }
 
 # A secret file may be one that only dev can read (a bind mount owned by NB_UID, mode 0600): root has no
@@ -91,56 +52,37 @@ host_keys() {
 readable() { [[ -r $1 ]] || "${AS_DEV[@]}" test -r "$1"; }
 read_file() { if [[ -r $1 ]]; then cat -- "$1"; else "${AS_DEV[@]}" cat -- "$1"; fi; }
 
-# Written as dev, into dev's own home: root may not enter ~/.ssh (mode 0700, dev's).
-authorized_keys() {
-  local keys=${SSH_AUTHORIZED_KEYS:-} file="$HOME_DIR/.ssh/authorized_keys"
-  if [[ -n ${SSH_AUTHORIZED_KEYS_FILE:-} ]]; then
-    readable "$SSH_AUTHORIZED_KEYS_FILE" || die "SSH_AUTHORIZED_KEYS_FILE=$SSH_AUTHORIZED_KEYS_FILE is not readable"
-    keys+=$'\n'$(read_file "$SSH_AUTHORIZED_KEYS_FILE")
-  fi
-  "${AS_DEV[@]}" install -d -m 0700 "$HOME_DIR/.ssh"
-  if [[ -n ${keys//[[:space:]]/} ]]; then
-    keys=$(grep -vE '^[[:space:]]*(#|$)' <<<"$keys" || true)
-    # shellcheck disable=SC2016  # expanded by that bash (install cannot reopen root's pipe as /dev/stdin)
-    printf '%s\n' "$keys" | "${AS_DEV[@]}" bash -c 'umask 077 && cat >"$1" && chmod 0600 "$1"' - "$file"
-    log "installed $(grep -c . <<<"$keys") authorized key(s) for $USER_NAME"
-  elif "${AS_DEV[@]}" test -s "$file"; then
-    log "keeping the $("${AS_DEV[@]}" grep -c '' "$file") authorized key(s) already in $file"
-  else
-    log "warning: no SSH_AUTHORIZED_KEYS / SSH_AUTHORIZED_KEYS_FILE: nobody can log in over SSH"
-  fi
-}
-
-# summarytool selfcheck and env --against the baked lock. warn: report and go on; strict: a failure
-# stops the container with its exit code; off: skip. On a host without a GPU, SELFCHECK_ARGS=--allow-cpu.
-selfcheck() {
-  local mode=${SELFCHECK:-warn} rc=0 extra=()
-  case $mode in
-    off) log "self-check skipped (SELFCHECK=off)"; return 0 ;;
-    warn | strict) ;;
-    *) die "SELFCHECK=$mode: expected warn, strict or off" ;;
-  esac
-  read -r -a extra <<<"${SELFCHECK_ARGS:-}"
-  log "self-check (SELFCHECK=$mode): summarytool selfcheck ${extra[*]}"
-  "${AS_DEV[@]}" summarytool selfcheck "${extra[@]}" >&2 || rc=$?
-  log "environment check: summarytool env --against $LOCK"
-  "${AS_DEV[@]}" summarytool env --against "$LOCK" >&2 || ((rc)) || rc=$?
-  if ((rc != 0)); then
-    if [[ $mode == strict ]]; then
-      log "self-check failed (exit $rc): stopping, SELFCHECK=strict"
-      exit "$rc"
+# Every hook of both directories, ordered by file name (a team's 35-x.sh runs between the image's 30 and 40).
+run_hooks() {
+  local hook rc required
+  shopt -s nullglob
+  local all=("$HOOKS_IMAGE"/* "$HOOKS_TEAM"/*)
+  shopt -u nullglob
+  ((${#all[@]})) || return 0
+  while IFS=$'\t' read -r _ hook; do
+    [[ -f $hook ]] || continue
+    required=0
+    [[ $hook == "$HOOKS_IMAGE"/* ]] && required=1
+    rc=0
+    set +e
+    if [[ $hook == *.sh ]]; then
+      # shellcheck disable=SC1090  # the hooks are found at run time
+      (
+        set -e
+        source "$hook"
+      )
+      rc=$?
+    elif [[ -x $hook ]]; then
+      "$hook"
+      rc=$?
+    else
+      log "ignoring $hook: neither *.sh nor executable"
     fi
-    log "self-check reported problems (exit $rc): going on, SELFCHECK=warn"
-  fi
-}
-
-# Public ports (BIND_ADDRESS not loopback) need a strong token and SSH keys: checked in Python, as dev
-# (who can read dev's token file and keys), before anything starts (exposure_check.py says what and why).
-exposure_checks() {
-  local rc=0 root=()
-  [[ $(id -u) == 0 ]] && root=(--as-root)
-  "${AS_DEV[@]}" python3 /opt/summarytool/exposure_check.py "${root[@]}" || rc=$?
-  ((rc == 0)) || exit "$rc"
+    set -e
+    ((rc == 0)) && continue
+    ((required)) && { log "start-up step $hook failed (exit $rc): stopping"; exit "$rc"; }
+    log "warning: start-up hook $hook failed (exit $rc): skipped, going on"
+  done < <(for hook in "${all[@]}"; do printf '%s\t%s\n' "${hook##*/}" "$hook"; done | sort)
 }
 
 # A hub starts the server with its API token and where to serve (JUPYTERHUB_SERVICE_URL / _PREFIX).
@@ -227,31 +169,9 @@ if hub_mode && (($#)) && [[ $1 == jupyterhub-singleuser || $1 == --* ]]; then
 fi
 mkdir -p "$STATE"
 find "$STATE" -mindepth 1 -delete # what a previous run (before a restart) left
-if [[ $(id -u) == 0 ]]; then
-  remap_ids
-  /opt/venv/bin/python /opt/summarytool/ssh_env.py
-  if [[ ${START_SSHD:-1} == 1 && $# == 0 ]]; then
-    host_keys
-    authorized_keys
-  fi
-else
-  log "running as uid $(id -u): NB_UID/NB_GID, SSH keys and the SSH environment are skipped"
-fi
-# The user site must exist before Python starts: a directory made later (by the first `%pip install`) would not
-# be on sys.path until the kernel restarts.
-if [[ -n ${PYTHONNOUSERSITE:-} ]]; then
-  log "user packages switched off (PYTHONNOUSERSITE=$PYTHONNOUSERSITE): only the image's /opt/venv is used"
-elif site=$("${AS_DEV[@]}" python3 -c 'import site; print(site.getusersitepackages())'); then
-  "${AS_DEV[@]}" mkdir -p "$site" "$HOME_DIR/.local/bin" || log "warning: could not create $site"
-fi
-if ! "${AS_DEV[@]}" test -e "$WORKSPACE/notebooks" && "${AS_DEV[@]}" test -w "$WORKSPACE"; then
-  "${AS_DEV[@]}" cp -r /opt/summarytool/notebooks "$WORKSPACE/notebooks" || log "could not copy the notebooks"
-fi
-
-if (($# == 0)); then
-  exposure_checks
-fi
-selfcheck
+# shellcheck disable=SC2034
+START_MODE=$( (($#)) && echo command || echo services)
+run_hooks
 if (($#)); then
   echo command >"$STATE/mode"
   # shellcheck disable=SC2016  # expanded by that bash

@@ -14,7 +14,9 @@ sys.path.insert(0, str(REPO / "image"))
 import pin_base  # noqa: E402
 import ssh_env  # noqa: E402
 
-SHELL_SCRIPTS = sorted(str(p) for p in [*(REPO / "image").glob("*.sh"), *(REPO / "image/start.d").glob("*.sh")])
+SHELL_SCRIPTS = sorted(
+    str(p) for p in [*(REPO / "image").glob("*.sh"), *(REPO / "image/start.d").glob("*.sh")]
+)
 
 
 def test_hadolint_is_clean():
@@ -171,6 +173,15 @@ def test_compose_gpu_service(compose_env):
     assert w["healthcheck"]["test"] == ["CMD", "/usr/local/bin/healthcheck.sh"]
     assert w["restart"] == "unless-stopped"
     assert w["environment"]["NB_UID"] == "1000" and w["environment"]["SELFCHECK"] == "warn"
+
+
+def test_compose_passes_user_site_switch_and_tensorboard_logdir(compose_env):
+    env = _compose(compose_env, "docker-compose.yml")["environment"]
+    # unset in .env: empty, which the image reads as "default" (user packages on; /workspace/runs)
+    assert env["PYTHONNOUSERSITE"] == "" and env["TENSORBOARD_LOGDIR"] == ""
+    set_env = {**compose_env, "PYTHONNOUSERSITE": "1", "TENSORBOARD_LOGDIR": "/workspace/tb"}
+    env = _compose(set_env, "docker-compose.yml")["environment"]
+    assert env["PYTHONNOUSERSITE"] == "1" and env["TENSORBOARD_LOGDIR"] == "/workspace/tb"
 
 
 def test_compose_cpu_variant(compose_env):
