@@ -62,7 +62,7 @@ if os.environ.get("JUPYTER_CERTFILE") and os.environ.get("JUPYTER_KEYFILE"):
 # JupyterLab launcher entry) starts it on first use, bound to loopback, reading TENSORBOARD_LOGDIR (default
 # /workspace/runs, where torch.utils.tensorboard.SummaryWriter() writes). No new port is published; a
 # TensorBoard started by hand (`tensorboard --logdir runs --port 6006`) is at /proxy/6006/, or use ssh -L.
-_logdir = os.environ.get("TENSORBOARD_LOGDIR", "/workspace/runs")
+_logdir = os.environ.get("TENSORBOARD_LOGDIR") or "/workspace/runs"  # empty (compose's default) too
 c.ServerProxy.servers = {
     "tensorboard": {
         "command": [
