@@ -5,6 +5,8 @@
 #   HUB_IMAGE (summarytool-workstation:latest)  HUB_NETWORK (summarytool-hub: a docker network the hub and the
 #   users' containers share; create it once: docker network create summarytool-hub)  HUB_GPUS (auto | auto:N |
 #   all | none; default auto)  HUB_MEM_LIMIT (e.g. 32G)  HUB_CPU_LIMIT (e.g. 8)  HUB_SHM_SIZE (16g)
+#   HUB_MEMLOCK (bytes of locked memory; -1, unlimited, for NCCL)  HUB_START_TIMEOUT (seconds a server may take
+#   to answer after its container starts; 120)
 #   HUB_CULL_TIMEOUT (seconds idle before the culler stops a server; 3600)  HUB_CULL_EVERY (60)
 #   HUB_AUTHENTICATOR (an authenticator class, e.g. oauthenticator.GitHubOAuthenticator; default the system
 #   users' PAM login)  HUB_ADMINS (comma separated)  HUB_CONNECT_IP (the hub's address on HUB_NETWORK).
@@ -36,6 +38,10 @@ c.DockerSpawner.network_name = network
 c.DockerSpawner.use_internal_ip = True
 c.DockerSpawner.remove = True  # the container goes when the server stops; the volumes stay
 c.DockerSpawner.name_template = "summarytool-hub-{username}"
+# The self-check (torch, NVML) runs before jupyterhub-singleuser answers: on a busy server that takes longer than
+# the spawner's 30 s default, so give it HUB_START_TIMEOUT seconds (120).
+c.DockerSpawner.http_timeout = int(env("HUB_START_TIMEOUT", "120"))
+c.DockerSpawner.start_timeout = int(env("HUB_START_TIMEOUT", "120")) + 60
 # The image's entrypoint runs (self-check, sshd's environment, dev's ids) and then, seeing JUPYTERHUB_API_TOKEN
 # and this command (plus the spawner's --options), jupyterhub-singleuser as dev.
 c.DockerSpawner.cmd = ["jupyterhub-singleuser"]
@@ -55,9 +61,11 @@ if env("HUB_MEM_LIMIT"):
     c.DockerSpawner.mem_limit = env("HUB_MEM_LIMIT")
 if env("HUB_CPU_LIMIT"):
     c.DockerSpawner.cpu_limit = float(env("HUB_CPU_LIMIT"))
+memlock = int(env("HUB_MEMLOCK", "-1"))  # bytes; -1 unlimited
 c.DockerSpawner.extra_host_config = {
     "shm_size": env("HUB_SHM_SIZE", "16g"),
-    "ulimits": [{"Name": "memlock", "Soft": -1, "Hard": -1}],
+    # NCCL wants unlimited locked memory; an engine that may not raise limits (rootless) needs the host's limit
+    "ulimits": [{"Name": "memlock", "Soft": memlock, "Hard": memlock}],
     "cap_drop": ["ALL"],
     "cap_add": ["AUDIT_WRITE", "CHOWN", "KILL", "NET_BIND_SERVICE", "SETGID", "SETUID", "SYS_CHROOT"],
     "security_opt": ["no-new-privileges:true"],
