@@ -250,9 +250,9 @@ def test_static_summary_without_input_size() -> None:
 
 def test_a_fresh_interpreter_runs_the_command() -> None:
     """The one subprocess smoke test: `python -m summarytool` prints the same table as the Python API."""
-    done = run_process("summary", target("CliNet"), "--input-size", "2,3,12,12")
+    done = run_process("summary", "torch.nn:Linear(12, 5)", "--input-size", "3,12")
     assert done.returncode == 0, done.stderr
-    assert done.stdout == api_table(CliNet(), input_size=(2, 3, 12, 12))
+    assert done.stdout == api_table(nn.Linear(12, 5), input_size=(3, 12))
     assert done.stderr == ""
 
 
