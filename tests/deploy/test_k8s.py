@@ -20,7 +20,7 @@ import jsonschema
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "k8s"
 SCHEMA = K8S / "schemas" / "pytorchjob.schema.json"
 PLAIN = ["base", "train-job", "pytorchjob"]  # kustomizations of plain resources only

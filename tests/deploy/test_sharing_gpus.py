@@ -14,7 +14,7 @@ import pytest
 from fake_nvml import FakeGpu, FakeNvml
 from test_sharing_instances import container
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "image"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "image"))
 import instances  # noqa: E402
 
 FOUR = tuple(FakeGpu() for _ in range(4))

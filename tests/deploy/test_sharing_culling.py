@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-CONFIG = Path(__file__).resolve().parents[1] / "image" / "jupyter_server_config.py"
+CONFIG = Path(__file__).resolve().parents[2] / "image" / "jupyter_server_config.py"
 VARS = (
     "JUPYTER_CULL_IDLE_TIMEOUT",
     "JUPYTER_CULL_INTERVAL",

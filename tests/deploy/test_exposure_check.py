@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "image" / "exposure_check.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "image" / "exposure_check.py"
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import pytest
 from test_sharing_culling import FakeConfig
 from test_sharing_instances import container
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "hub" / "jupyterhub_config.py"
 sys.path.insert(0, str(REPO / "image"))
 import instances  # noqa: E402

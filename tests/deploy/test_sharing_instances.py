@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "image"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "image"))
 import instances  # noqa: E402
 
 Published, Refused = instances.Published, instances.Refused
