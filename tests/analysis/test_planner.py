@@ -18,13 +18,13 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support import cli
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 from torch.utils.checkpoint import checkpoint
 
 from summarytool.capture.memory import OPTIMIZERS
-from summarytool.cli import main
 from summarytool.commands import fit_cmd
 from summarytool.planner import TrainingSetup, _checkpointed, estimate, fit, parse_memory, search_boundary
 
@@ -315,17 +315,8 @@ def test_gpu_memory_without_a_gpu_says_so(monkeypatch: pytest.MonkeyPatch) -> No
 MODEL_FILE = Path(__file__).resolve().parents[1] / "models.py"
 
 
-def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        code = main(list(args))
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def test_cli_fit_json_has_the_answer_and_the_setup(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = _cli(
+    code, out, err = cli(
         capsys,
         "fit",
         f"{MODEL_FILE}:DigitNet",
@@ -340,7 +331,7 @@ def test_cli_fit_json_has_the_answer_and_the_setup(capsys: pytest.CaptureFixture
     data = json.loads(out)
     assert data["max_batch"] > 1 and data["peak_bytes"] <= data["budget_bytes"] < data["next_peak_bytes"]
     assert data["setup"]["optimizer"] == "adamw" and data["budget_bytes"] == 20_000_000
-    code, out, err = _cli(
+    code, out, err = cli(
         capsys,
         *("fit", f"{MODEL_FILE}:DigitNet", "--input-size", "1,1,16,16", "--memory", "20MB"),
         *("--train-step", "adafactor", "--format", "json"),
@@ -354,11 +345,11 @@ def test_cli_fit_json_has_the_answer_and_the_setup(capsys: pytest.CaptureFixture
 
 
 def test_cli_fit_text_and_does_not_fit(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = _cli(
+    code, out, _ = cli(
         capsys, "fit", f"{MODEL_FILE}:DigitNet", "--input-size", "1,1,16,16", "--memory", "20MB"
     )
     assert code == 0 and "Largest batch size that fits:" in out
-    code, out, _ = _cli(
+    code, out, _ = cli(
         capsys, "fit", f"{MODEL_FILE}:DigitNet", "--input-size", "1,1,16,16", "--memory", "1kB"
     )
     assert code == 3 and "Not even a batch size of 1 fits" in out
@@ -373,7 +364,7 @@ def test_cli_fit_text_and_does_not_fit(capsys: pytest.CaptureFixture[str]) -> No
     ],
 )
 def test_cli_fit_usage_mistakes(capsys: pytest.CaptureFixture[str], options: list[str], needle: str) -> None:
-    code, out, err = _cli(capsys, "fit", f"{MODEL_FILE}:DigitNet", "--input-size", "1,1,16,16", *options)
+    code, out, err = cli(capsys, "fit", f"{MODEL_FILE}:DigitNet", "--input-size", "1,1,16,16", *options)
     assert code == 2 and needle in err and "Traceback" not in err
 
 
