@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import warnings
-import weakref
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +17,9 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from live_storages import LiveStorages
 from support import cli
 from torch import nn
-from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_flatten
 from torch.utils.checkpoint import checkpoint
 
 from summarytool.capture.memory import OPTIMIZERS
@@ -94,40 +92,6 @@ SETUPS = {
     "adafactor": TrainingSetup(device="cpu", optimizer="adafactor"),
     "adafactor_bf16_mixed": TrainingSetup(device="cpu", optimizer="adafactor", precision="bf16-mixed"),
 }
-
-
-class LiveStorages(TorchDispatchMode):
-    """Peak bytes of live tensor storages: those alive at the start plus every op's outputs until freed.
-
-    Written here, apart from summarytool's estimator, for what MemTracker cannot track (frozen
-    parameters: it hooks every parameter's gradient).
-    """
-
-    def __init__(self, existing: list[torch.Tensor]) -> None:
-        super().__init__()
-        self.live: dict[int, int] = {}
-        self.current = self.peak = 0
-        for t in existing:
-            self._add(t)
-
-    def _add(self, t: torch.Tensor) -> None:
-        storage = t.untyped_storage()
-        key = storage._cdata
-        if key not in self.live:
-            self.live[key] = storage.nbytes()
-            self.current += storage.nbytes()
-            self.peak = max(self.peak, self.current)
-            weakref.finalize(storage, self._gone, key)
-
-    def _gone(self, key: int) -> None:
-        self.current -= self.live.pop(key, 0)
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
-        out = func(*args, **(kwargs or {}))
-        for t in tree_flatten(out)[0]:
-            if isinstance(t, torch.Tensor):
-                self._add(t)
-        return out
 
 
 def measured_peak(
