@@ -166,13 +166,9 @@ class _Run:
 def _prepare(user_model: nn.Module, plan: SummaryPlan) -> _Run:
     """The model the pass runs on (the caller's, or a meta copy), the devices, and the inputs."""
     model, device, low, mixed = user_model, plan.device, plan.low_dtype, plan.mixed
-    if plan.optimizer is not None and is_scripted(model):
-        raise ValueError(
-            "A training-step estimate follows the forward pass module by module, and a TorchScript "
-            "module runs without module hooks. Estimate the module before torch.jit.script()."
-        )
-    if plan.dry_run and (plan.optimizer is not None or needs_copy(model)) and not is_scripted(model):
-        # (A ScriptModule cannot be copied this way; it gets no pass on meta, only its parameters.)
+    copy_it = plan.optimizer is not None or (needs_copy(model) and not is_scripted(model))
+    if plan.dry_run and copy_it:
+        # (A plain dry run of a ScriptModule lists its parameters: its submodules run without hooks.)
         # The caller's model is never touched: a training step would leave gradients even on a
         # model that is already on meta.
         model = meta_copy(model, torch.device("cpu") if mixed else torch.device("meta"))
@@ -392,9 +388,11 @@ def _collect_rows(run: _Run, plan: SummaryPlan) -> _Capture:
     measured: dict[str, Any] = {}
     args = (model, run.x, run.kwargs, plan.mode, run.run_on, recorder, counter)
     if run.x is None or is_scripted(model):
-        # A ScriptModule runs (for measured memory) unless this is a dry run: it has no meta copy.
-        if run.x is not None and not all(t.device.type == "meta" for t in iter_tensors(run.x)):
-            _run_forward(*args, None, step, run.probe, measured)
+        # A ScriptModule's submodules run without hooks: its rows are its modules' parameters. It
+        # runs for measured memory or a training-step estimate (on its copy), not for a dry run.
+        on_meta = all(t.device.type == "meta" for t in iter_tensors(run.x))
+        if run.x is not None and (step is not None or not on_meta):
+            _run_forward(*args, plan, step, run.probe, measured)
         rows = static_rows(run.registry, facts)
     else:
         rows = _run_forward(*args, plan, step, run.probe, measured)

@@ -689,7 +689,7 @@ def _module_reused() -> Built:
     return Reused(), {"input_size": (2, 8)}
 
 
-@case("custom", train="refused: ValueError, a ScriptModule runs without module hooks")
+@case("custom")
 def _scripted() -> Built:
     return torch.jit.script(nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 2))), {
         "input_size": (2, 8)

@@ -17,6 +17,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_map
 
 from summarytool.analysis.params import is_lazy
+from summarytool.capture.scripted import scripted_copy
 from summarytool.inputs import map_tensors, move_to
 
 META = torch.device("meta")
@@ -79,6 +80,8 @@ def _copy_with(model: nn.Module, make: Any, purpose: str, advice: str, device: t
     for a dry run and no tensor is left behind on another device. A lazy module's uninitialised
     parameters are made anew on `device`, where its first call materialises them.
     """
+    if isinstance(model, torch.jit.ScriptModule):
+        return scripted_copy(model, make)  # (deepcopy would copy its weights for real)
     memo: dict[int, Any] = {}
     for module in model.modules():
         for p in module._parameters.values():

@@ -119,12 +119,52 @@ def test_scalar_buffers_stay_real_in_the_copy_and_the_caller_keeps_its_own() -> 
     assert int(model.num_batches_tracked) == 0
 
 
-def test_scriptmodule_dry_run_lists_its_parameters_and_estimate_says_why_not() -> None:
-    scripted = torch.jit.script(nn.Sequential(nn.Linear(8, 8), nn.ReLU()))
-    meta = summary(scripted, input_size=(2, 8), device="meta", verbose=0)
-    assert meta.total_params == 72
-    with pytest.raises(ValueError, match="before torch.jit.script"):
-        summary(scripted, input_size=(2, 8), train_step=True, verbose=0)
+class _Block(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(8, 16), nn.BatchNorm1d(16), nn.ReLU())
+        self.head = nn.Linear(16, 2)
+        self.head.weight = nn.Parameter(torch.randn(2, 16))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16-mixed"])
+@pytest.mark.parametrize("compile_with", [torch.jit.script, lambda m: torch.jit.trace(m, torch.randn(3, 8))])
+def test_scriptmodule_estimate_matches_the_eager_modules_and_leaves_it_alone(compile_with, precision) -> None:
+    torch.manual_seed(0)
+    eager = _Block()
+    scripted = compile_with(_Block())
+    before = {k: v.clone() for k, v in scripted.state_dict().items()}
+    meta = summary(scripted, input_size=(4, 8), device="meta", verbose=0)
+    assert meta.total_params == sum(p.numel() for p in eager.parameters())
+    kwargs = {"input_size": (4, 8), "mode": "train", "precision": precision, "verbose": 0}
+    got = summary(scripted, train_step="adamw", **kwargs).memory
+    want = summary(eager, train_step="adamw", **kwargs).memory
+    assert (got.parameters, got.gradients, got.optimizer_state) == (
+        want.parameters,
+        want.gradients,
+        want.optimizer_state,
+    )
+    # TorchScript's interpreter keeps its own saved tensors (a BatchNorm counter, its autodiff
+    # graphs), so activations may differ from the eager module's by a few tensors, not more.
+    assert got.activations > 0 and got.peak_bytes == pytest.approx(want.peak_bytes, rel=0.1)
+    # The caller's ScriptModule: weights on the CPU, unchanged, no gradients.
+    assert all(p.device.type == "cpu" and p.grad is None for p in scripted.parameters())
+    assert all(torch.equal(v, before[k]) for k, v in scripted.state_dict().items())
+
+
+def test_scriptmodule_copy_holds_no_real_weights_and_keeps_tied_ones_tied() -> None:
+    model = _Block()
+    model.body[0].weight = nn.Parameter(torch.randn(16, 8))
+    model.extra = nn.Linear(8, 16)
+    model.extra.weight = model.body[0].weight  # tied across submodules
+    scripted = torch.jit.script(model)
+    copy = meta_copy(scripted)
+    assert all(t.device.type == "meta" for t in copy.parameters())
+    assert copy.extra.weight is getattr(copy.body, "0").weight
+    assert all(p.device.type == "cpu" for p in scripted.parameters())
 
 
 transformers = pytest.importorskip("transformers")
