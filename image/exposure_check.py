@@ -4,6 +4,8 @@ BIND_ADDRESS is where the host publishes the ports (compose passes it on). Anyth
 reachable from other machines, so Jupyter needs a strong token or a password hash, and sshd needs keys.
 Exit 0: fine; 2: a setting is wrong (a TLS pair half set, a file dev cannot read); 3: a public binding
 that is not protected. Messages go to stderr with the entrypoint's prefix.
+The rule itself (`binding_problems`) is also what `image/instances.py` checks on the host before
+`make run` starts anything, so the two never disagree.
 """
 
 from __future__ import annotations
@@ -44,26 +46,38 @@ def tls_problem(env: dict[str, str]) -> str | None:
     return None
 
 
-def exposure_problems(env: dict[str, str], as_root: bool) -> list[str]:
+def is_public(bind: str) -> bool:
+    """Anything but loopback is reachable from other machines."""
+    return not LOOPBACK.fullmatch(bind or "127.0.0.1")
+
+
+def binding_problems(token: str | None, ssh_keys: bool | None) -> list[str]:
+    """What a public binding lacks. `token`: Jupyter's token (None: protected otherwise, or not started);
+    `ssh_keys`: whether sshd has keys to accept (None: sshd is not started or cannot be checked)."""
     problems = []
-    jupyter = (
-        env.get("START_JUPYTER", "1") == "1" and not env.get("JUPYTER_PASSWORD_HASH") and not hub_mode(env)
-    )
-    if jupyter:
+    if token is not None and len(token) < MIN_TOKEN:
+        problems.append(
+            f"JupyterLab needs JUPYTER_TOKEN (or JUPYTER_TOKEN_FILE) of at least {MIN_TOKEN} characters, or "
+            f"JUPYTER_PASSWORD_HASH; this one has {len(token)}. Make one: "
+            "python3 -c 'import secrets; print(secrets.token_hex(32))'"
+        )
+    if ssh_keys is False:
+        problems.append("sshd needs SSH_AUTHORIZED_KEYS or SSH_AUTHORIZED_KEYS_FILE (key login only)")
+    return problems
+
+
+def exposure_problems(env: dict[str, str], as_root: bool) -> list[str]:
+    token = None
+    if env.get("START_JUPYTER", "1") == "1" and not env.get("JUPYTER_PASSWORD_HASH") and not hub_mode(env):
         token = env.get("JUPYTER_TOKEN", "")
         token_file = env.get("JUPYTER_TOKEN_FILE", "")
         if token_file and readable(token_file):
             token = "".join(Path(token_file).read_text(errors="replace").split())
-        if len(token) < MIN_TOKEN:
-            problems.append(
-                f"JupyterLab needs JUPYTER_TOKEN (or JUPYTER_TOKEN_FILE) of at least {MIN_TOKEN} characters, or "
-                f"JUPYTER_PASSWORD_HASH; this one has {len(token)}. Make one: "
-                "python3 -c 'import secrets; print(secrets.token_hex(32))'"
-            )
     keys = HOME / ".ssh" / "authorized_keys"  # authorized_keys() has written SSH_AUTHORIZED_KEYS(_FILE) there
-    if env.get("START_SSHD", "1") == "1" and as_root and not (keys.exists() and keys.stat().st_size > 0):
-        problems.append("sshd needs SSH_AUTHORIZED_KEYS or SSH_AUTHORIZED_KEYS_FILE (key login only)")
-    return problems
+    ssh_keys = None
+    if env.get("START_SSHD", "1") == "1" and as_root:
+        ssh_keys = keys.exists() and keys.stat().st_size > 0
+    return binding_problems(token, ssh_keys)
 
 
 def main(env: dict[str, str], as_root: bool) -> int:
@@ -72,7 +86,7 @@ def main(env: dict[str, str], as_root: bool) -> int:
         log(f"error: {problem}")
         return 2
     bind = env.get("BIND_ADDRESS") or "127.0.0.1"
-    if LOOPBACK.fullmatch(bind):
+    if not is_public(bind):
         return 0
     problems = exposure_problems(env, as_root)
     if problems:

@@ -31,6 +31,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import exposure_check  # (beside this file: the entrypoint's own exposure rule)
+
 REPO = Path(__file__).resolve().parents[1]
 PROJECT_PREFIX = "summarytool-"
 SERVICE = "workstation"
@@ -39,8 +41,6 @@ OWNER_LABEL = "io.summarytool.owner"
 GPUS_LABEL = "io.summarytool.gpus"
 DEFAULT_RANGES = {"JUPYTER_PORT_RANGE": "8888-8987", "SSH_PORT_RANGE": "2222-2321"}
 CONTAINER_PORTS = {"jupyter": "8888/tcp", "ssh": "22/tcp"}
-MIN_TOKEN_LENGTH = 32
-LOOPBACK = re.compile(r"^(127\.\d+\.\d+\.\d+|::1|localhost)$")
 
 
 class Refused(Exception):
@@ -228,24 +228,17 @@ def resolve_gpus(
 
 
 def exposure_problems(cfg: dict[str, str]) -> list[str]:
-    """What the entrypoint would refuse on a public binding, found before anything starts."""
+    """What the entrypoint would refuse on a public binding (its own rule), found before anything starts.
+
+    A token file and the keys file are read inside the container; here their being set is enough."""
     bind = cfg.get("BIND_ADDRESS") or "127.0.0.1"
-    if LOOPBACK.match(bind):
+    if not exposure_check.is_public(bind):
         return []
-    problems = []
-    token = cfg.get("JUPYTER_TOKEN", "")
-    if not cfg.get("JUPYTER_TOKEN_FILE") and not cfg.get("JUPYTER_PASSWORD_HASH"):
-        if len(token) < MIN_TOKEN_LENGTH:
-            problems.append(
-                f"BIND_ADDRESS={bind} publishes JupyterLab beyond this host, but JUPYTER_TOKEN has "
-                f"{len(token)} characters (at least {MIN_TOKEN_LENGTH} needed; or set JUPYTER_PASSWORD_HASH). "
-                "Make one: python3 -c 'import secrets; print(secrets.token_hex(32))'"
-            )
-    if not (cfg.get("SSH_AUTHORIZED_KEYS", "").strip() or cfg.get("SSH_AUTHORIZED_KEYS_FILE")):
-        problems.append(
-            f"BIND_ADDRESS={bind} publishes SSH beyond this host, but SSH_AUTHORIZED_KEYS is empty"
-        )
-    return problems
+    protected = cfg.get("JUPYTER_TOKEN_FILE") or cfg.get("JUPYTER_PASSWORD_HASH")
+    token = None if protected else cfg.get("JUPYTER_TOKEN", "")
+    keys = bool(cfg.get("SSH_AUTHORIZED_KEYS", "").strip() or cfg.get("SSH_AUTHORIZED_KEYS_FILE"))
+    problems = exposure_check.binding_problems(token, keys)
+    return [f"BIND_ADDRESS={bind} publishes the ports beyond this host, and {p}" for p in problems]
 
 
 # ---- what the engine says -----------------------------------------------------------------------------------
@@ -430,7 +423,7 @@ def cmd_up(args: argparse.Namespace, cfg: dict[str, str], cli: str) -> int:
                 file=sys.stderr,
             )
             return up.returncode
-    host = "localhost" if LOOPBACK.match(env["BIND_ADDRESS"]) else socket.gethostname()
+    host = socket.gethostname() if exposure_check.is_public(env["BIND_ADDRESS"]) else "localhost"
     print(f"instance {args.name} (project {project}, GPUs {env['GPUS']}, bound to {env['BIND_ADDRESS']})")
     print(
         f"  JupyterLab: http://{host}:{jupyter}/lab   (token: JUPYTER_TOKEN, or `make logs NAME={args.name}`)"

@@ -80,11 +80,22 @@ def test_public_binding_needs_a_strong_token_and_keys():
     assert instances.exposure_problems({}) == []
     assert instances.exposure_problems({"BIND_ADDRESS": "127.0.0.1", "JUPYTER_TOKEN": "x"}) == []
     weak = instances.exposure_problems({"BIND_ADDRESS": "0.0.0.0", "JUPYTER_TOKEN": "short"})
-    assert len(weak) == 2 and "5 characters" in weak[0] and "SSH_AUTHORIZED_KEYS" in weak[1]
+    assert len(weak) == 2 and "this one has 5" in weak[0] and "SSH_AUTHORIZED_KEYS" in weak[1]
+    assert all(p.startswith("BIND_ADDRESS=0.0.0.0 publishes the ports beyond this host") for p in weak)
     strong = {"BIND_ADDRESS": "0.0.0.0", "JUPYTER_TOKEN": "x" * 32, "SSH_AUTHORIZED_KEYS": "ssh-ed25519 AAA"}
     assert instances.exposure_problems(strong) == []
     hashed = {**strong, "JUPYTER_TOKEN": "", "JUPYTER_PASSWORD_HASH": "argon2:$x"}
     assert instances.exposure_problems(hashed) == []
+    # A token file is read inside the container (the entrypoint checks its length there).
+    assert instances.exposure_problems({**strong, "JUPYTER_TOKEN": "", "JUPYTER_TOKEN_FILE": "/run/t"}) == []
+
+
+def test_host_and_entrypoint_apply_one_rule():
+    import exposure_check
+
+    weak = {"BIND_ADDRESS": "10.0.0.5", "JUPYTER_TOKEN": "x" * 31}
+    host = instances.exposure_problems(weak)
+    assert [p.split(", and ", 1)[1] for p in host] == exposure_check.binding_problems("x" * 31, False)
 
 
 def test_first_free_pair_skips_containers_and_busy_ports():
