@@ -47,6 +47,7 @@ from summarytool.capture.precision import (
     fake_world,
 )
 from summarytool.capture.registry import ModuleRegistry
+from summarytool.capture.value_shadows import ValueShadows
 from summarytool.enums import (
     Mode,
     Verbosity,
@@ -469,7 +470,12 @@ def _run_forward(
         # A training step writes the parameters of its meta copy: that is not the caller's model.
         guard = ModelStateGuard(model, device, recorder.registry.modules, warn_writes=step is None)
         # (Meta-kernel gaps are bridged for the backward pass and optimizer step too.)
-        with guard, grad_mode, MetaKernelGaps() if is_meta_pass(x) else contextlib.nullcontext():
+        with (
+            guard,
+            grad_mode,
+            ValueShadows() if is_meta_pass(x) else contextlib.nullcontext(),  # (see value_shadows.py)
+            MetaKernelGaps() if is_meta_pass(x) else contextlib.nullcontext(),
+        ):
             if mode != Mode.SAME:
                 guard.apply_mode(mode == Mode.TRAIN)
             if step is not None:

@@ -120,12 +120,12 @@ def to_meta(x: Any, keep_lengths: bool = False) -> Any:
     if not keep_lengths:
         return move_to(x, META)
 
-    def convert(t: torch.Tensor) -> torch.Tensor:
-        if t.ndim == 1 and t.device.type == "cpu" and not t.is_floating_point() and not t.is_complex():
-            return t
-        return t.to(META)
+    return map_tensors(x, lambda t: t if _is_length(t) else t.to(META))
 
-    return map_tensors(x, convert)
+
+def _is_length(t: torch.Tensor) -> bool:
+    """A 1-d integer CPU tensor: what `to_meta` keeps real with `keep_lengths`."""
+    return t.ndim == 1 and t.device.type == "cpu" and not t.is_floating_point() and not t.is_complex()
 
 
 def needs_cpu_lengths(exc: BaseException) -> bool:
@@ -273,8 +273,11 @@ def _to_bf16(value: Any) -> Any:
 
 
 def is_meta_pass(x: Any) -> bool:
-    """True when the pass's inputs are all on meta (a dry run), so meta-kernel gaps apply."""
+    """True when the pass's inputs are all on meta (a dry run; lengths `to_meta` kept real aside), so
+    meta-kernel gaps apply."""
     from summarytool.inputs import iter_tensors
 
     tensors = iter_tensors(x)
-    return bool(tensors) and all(t.device.type == "meta" for t in tensors)
+    return any(t.device.type == "meta" for t in tensors) and all(
+        t.device.type == "meta" or _is_length(t) for t in tensors
+    )

@@ -12,10 +12,11 @@ import pytest
 import torch
 from torch import nn
 from torch.nn.utils import prune
-from torch.nn.utils.rnn import pack_padded_sequence
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from summarytool import summary
 from summarytool.capture.dry_run import meta_copy
+from summarytool.capture.value_shadows import ValueShadows
 
 
 def _pruned() -> nn.Module:
@@ -165,6 +166,59 @@ def test_scriptmodule_copy_holds_no_real_weights_and_keeps_tied_ones_tied() -> N
     assert all(t.device.type == "meta" for t in copy.parameters())
     assert copy.extra.weight is getattr(copy.body, "0").weight
     assert all(p.device.type == "cpu" for p in scripted.parameters())
+
+
+class PackedRoundTrip(nn.Module):
+    """Unsorted lengths: the permutation goes to meta, is inverted there, and comes back with .cpu()."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(8, 4, batch_first=True)
+        self.head = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out, _ = self.lstm(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False))
+        padded, lengths = pad_packed_sequence(out, batch_first=True)
+        return self.head(padded), lengths
+
+
+def test_pad_packed_sequence_reads_the_permutation_it_made_on_meta() -> None:
+    data = [torch.randn(3, 5, 8), torch.tensor([3, 5, 2])]
+    cpu = summary(PackedRoundTrip(), input_data=data, verbose=0)
+    meta = summary(PackedRoundTrip(), input_data=data, device="meta", verbose=0)
+    assert str(meta) == str(cpu)
+    stats = summary(PackedRoundTrip(), input_data=data, train_step=True, verbose=0)
+    assert stats.memory.parameters == sum(p.numel() * 4 for p in PackedRoundTrip().parameters())
+    # The values read back are the real ones: the lengths come back in the caller's order.
+    x, lengths = data[0].to("meta"), data[1]
+    with ValueShadows():
+        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        assert packed.unsorted_indices.is_meta
+        padded, back = pad_packed_sequence(packed, batch_first=True)
+    assert padded.is_meta and padded.shape == (3, 5, 8)
+    assert back.tolist() == [3, 5, 2]
+
+
+def test_value_shadows_never_make_up_values() -> None:
+    """Values come only from real tensors and deterministic ops; anything else stays without values."""
+    with ValueShadows():
+        known = torch.tensor([2, 0, 1]).to("meta")
+        assert (known * 2 + torch.arange(3, device="meta")).cpu().tolist() == [4, 1, 4]
+        unknown = [
+            torch.empty(3, dtype=torch.long, device="meta"),  # never written
+            torch.randint(0, 9, (3,), device="meta"),  # random
+            torch.arange(3, device="meta").float(),  # not an index
+            known + torch.empty(3, dtype=torch.long, device="meta"),  # from an unknown value
+        ]
+        partly = torch.empty(3, dtype=torch.long, device="meta")
+        partly[:2].fill_(1)  # (a write through a view covers only part of it)
+        unknown.append(partly)
+        view = known[1:]
+        known.add_(torch.empty(3, dtype=torch.long, device="meta"))  # a write of unknown values
+        unknown += [known, view]
+        for t in unknown:
+            with pytest.raises(NotImplementedError, match="meta"):
+                t.cpu()
 
 
 transformers = pytest.importorskip("transformers")
