@@ -27,6 +27,7 @@ from summarytool.capture.dry_run import (
     symbolic_fake_mode,
     to_meta,
 )
+from summarytool.capture.fast_paths import ordinary_paths
 from summarytool.capture.guard import ModelStateGuard, frozen_heap, preserved_rng
 from summarytool.capture.hooks import CallRecorder, is_scripted, new_row, static_rows
 from summarytool.capture.measured import (
@@ -475,6 +476,7 @@ def _run_forward(
             grad_mode,
             ValueShadows() if is_meta_pass(x) else contextlib.nullcontext(),  # (see value_shadows.py)
             MetaKernelGaps() if is_meta_pass(x) else contextlib.nullcontext(),
+            contextlib.nullcontext() if is_meta_pass(x) else ordinary_paths(recorder.registry.modules),
         ):
             if mode != Mode.SAME:
                 guard.apply_mode(mode == Mode.TRAIN)

@@ -221,6 +221,34 @@ def test_value_shadows_never_make_up_values() -> None:
                 t.cpu()
 
 
+def test_transformer_encoder_fast_paths_are_summarised_as_their_layers() -> None:
+    """Eval mode: torch's fused paths (the nested tensor with a padding mask, the fused layer kernel)
+    would skip the layers' modules, on the CPU only. Every summary takes the ordinary path: its rows and
+    totals are the layers', padded positions counted as the shapes show them, as in a training pass."""
+    layer = nn.TransformerEncoderLayer(16, 2, 32, batch_first=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (the nested-tensor prototype warning)
+        encoder = nn.TransformerEncoder(layer, 2, enable_nested_tensor=True)
+    x, mask = torch.randn(2, 6, 16), torch.zeros(2, 6, dtype=torch.bool)
+    mask[1, 3:] = True
+    cols = ("output_size", "num_params", "mult_adds")
+    for extra in ({"src_key_padding_mask": mask}, {}):
+        kwargs = {"input_data": [x], "depth": 6, "col_names": cols, "verbose": 0, **extra}
+        cpu = summary(encoder, mode="eval", **kwargs)
+        assert str(cpu) == str(summary(encoder, mode="eval", device="meta", **kwargs))
+        train = summary(encoder, mode="train", **kwargs)
+        assert len(cpu.summary_list) == len(train.summary_list) == 20  # each layer's 8 modules are rows
+        assert cpu.total_mult_adds == train.total_mult_adds
+        assert cpu.total_output_bytes == train.total_output_bytes
+        # Two layers: their Linears over all 12 positions and their LayerNorms (torchinfo's leaf rule).
+        assert cpu.total_mult_adds == 2 * (12 * (544 + 528) + 2 * 64)
+    # Outside a summary the model keeps its fast path: the nested one leaves zeros where the padding was.
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = encoder.eval()(x, src_key_padding_mask=mask)
+    assert bool((out[1, 3:] == 0).all())
+
+
 transformers = pytest.importorskip("transformers")
 
 
