@@ -43,6 +43,7 @@ from summarytool.capture.memory import AllocationTracker, MemoryReport, finish_s
 from summarytool.capture.ops import FlopCounter
 from summarytool.capture.precision import (
     autocast,
+    autocast_rules,
     cast_floating,
     cast_inputs,
     fake_world,
@@ -186,7 +187,7 @@ def _prepare(user_model: nn.Module, plan: SummaryPlan) -> _Run:
         train_on = _resolve_device(tensors, device, plan.input_size)
         if plan.measure_memory:
             probe_for(train_on)
-        device = "cpu" if mixed else "meta"  # (mixed: fake CPU tensors, under CPU autocast)
+        device = "cpu" if mixed else "meta"  # (mixed: fake CPU tensors, under train_on's autocast rules)
     registry = ModuleRegistry(model, model.__class__.__name__)
     target = _resolve_device(registry.tensors(), device, plan.input_size)
     if plan.measure_memory and plan.optimizer is None and plan.input_size is not None:
@@ -422,7 +423,8 @@ class _TrainStep:
     ) -> None:
         self.optimizer = optimizer
         self.precision = precision
-        self.autocast = autocast(precision)
+        self.rules = autocast_rules(precision, train_on)  # whose autocast op lists: "cpu", "cuda" or None
+        self.autocast = autocast(precision, self.rules)
         self.foreach = foreach_on(train_on)
         self.kernels = kernel_choices(train_on)
         self.tracker = AllocationTracker(recorder.stack)
@@ -437,6 +439,10 @@ class _TrainStep:
     def finish(self, model: nn.Module, output: Any) -> None:
         self.report = finish_step(self.tracker, model, output, self.optimizer, self.foreach)
         self.report.precision = self.precision
+        self.report.autocast_rules = self.rules
+        if self.rules is not None:
+            whose = "CUDA's (on fake CPU tensors)" if self.rules == "cuda" else "the CPU's"
+            self.report.notes.append(f"autocast to {self.precision} with {whose} op lists")
 
 
 def _sum_flops_of_rows_that_never_ran(rows: list[LayerInfo]) -> None:

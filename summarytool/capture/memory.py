@@ -53,6 +53,7 @@ class MemoryReport:
     forward_backward_gradients: int | None = None
     persistent_optimizer_state: int | None = None
     precision: str = "fp32"
+    autocast_rules: str | None = None  # a mixed precision's: whose autocast op lists ("cpu", "cuda")
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
