@@ -22,7 +22,7 @@ from torch import nn
 
 from summarytool.capture.dry_run import meta_copy
 from summarytool.capture.memory import OPTIMIZERS, MemoryReport, foreach_on, reused_optimizer_steps
-from summarytool.capture.precision import PRECISIONS, is_mixed, low_dtype
+from summarytool.capture.precision import PRECISIONS, autocast_rules, is_mixed, low_dtype
 
 SHARDING = ("none", "ddp", "zero1", "zero2", "fsdp")
 # What the CUDA context, cuBLAS/cuDNN workspaces and the caching allocator's rounding take beyond
@@ -44,7 +44,7 @@ class TrainingSetup:
     world_size: int = 1
     shard: str = "none"
     checkpoint: tuple[str, ...] = ()  # module classes estimated as if wrapped in torch.utils.checkpoint
-    device: str = "cuda"  # where training runs (kernel choices of the estimate)
+    device: str = "cuda"  # where training runs (kernel choices and autocast rules of the estimate)
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -58,6 +58,11 @@ class TrainingSetup:
                 raise ValueError(f"{name} must be an int >= 1, got {value!r}.")
         if self.shard == "none" and self.world_size > 1:
             raise ValueError("world_size > 1 needs a shard strategy: ddp, zero1, zero2 or fsdp.")
+
+    @property
+    def autocast_rules(self) -> str | None:
+        """Whose autocast op lists a mixed precision is estimated with ("cuda" but on the CPU)."""
+        return autocast_rules(self.precision, self.device)
 
 
 @dataclass
@@ -99,7 +104,7 @@ class FitResult:
             "peak_bytes": self.peak_bytes,
             "next_peak_bytes": self.next_peak_bytes,
             "budget_bytes": self.budget_bytes,
-            "setup": asdict(self.setup),
+            "setup": {**asdict(self.setup), "autocast_rules": self.setup.autocast_rules},
             "split": None if self.split is None else asdict(self.split),
             "probes": {str(k): v for k, v in sorted(self.probes.items())},
             "advice": self.advice,

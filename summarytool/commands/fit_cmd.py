@@ -69,7 +69,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--world-size", type=int, default=1, metavar="N", help="ranks the model is sharded over"
     )
     parser.add_argument("--shard", choices=("none", "ddp", "zero1", "zero2", "fsdp"), default=None)
-    parser.add_argument("--device", default="cuda", help="where training runs: its kernel choices (cuda)")
+    parser.add_argument(
+        "--device",
+        default="cuda",
+        help="where training runs: its kernel choices and, for a mixed precision, autocast's op lists (cuda)",
+    )
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument("--output", metavar="FILE", help="write to FILE instead of standard output")
     parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
@@ -118,6 +122,9 @@ def _fit(args: argparse.Namespace) -> Any:
             raise UsageError(str(exc), "fix the option it names; see `summarytool fit --help`") from exc
 
 
+_RULES = {"cuda": "CUDA's autocast op lists", "cpu": "the CPU's autocast op lists"}
+
+
 def _size(n: int | None) -> str:
     if n is None:
         return "--"
@@ -135,6 +142,7 @@ def render(result: Any) -> str:
         f"{setup.optimizer}, {setup.precision}, accumulate {setup.accumulate}, "
         f"{'sharded ' + setup.shard + ' over ' + str(setup.world_size) if setup.shard != 'none' else 'one process'}"
         + (f", checkpointed {', '.join(setup.checkpoint)}" if setup.checkpoint else "")
+        + (f", {_RULES[setup.autocast_rules]}" if setup.autocast_rules else "")
     )
     lines = [f"Budget per rank: {_size(result.budget_bytes)}   setup: {assumed}"]
     if result.max_size == 0:

@@ -482,3 +482,42 @@ def test_a_reused_optimizer_step_gives_exactly_the_estimate_of_a_step_run(
         if model_name == "tower":
             assert alone[0]["peak_bytes"] > alone[0]["forward_backward_peak_bytes"]
             assert alone[-1]["peak_bytes"] == alone[-1]["forward_backward_peak_bytes"]
+
+
+class _HandWrittenAttention(nn.Module):
+    """Softmax over bf16 scores: CUDA's autocast runs it (and keeps its output) in fp32, the CPU's in bf16."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.qkv = nn.Linear(32, 96)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q, k, v = self.qkv(x).chunk(3, -1)
+        return (q @ k.transpose(-1, -2)).softmax(-1) @ v
+
+
+def test_a_gpu_plan_uses_cudas_autocast_rules_and_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    on = {
+        device: estimate(
+            _HandWrittenAttention(), (4, 128, 32), setup=TrainingSetup(device=device, precision="bf16-mixed")
+        )
+        for device in ("cpu", "cuda")
+    }
+    # The scores, [4, 128, 128], kept by the softmax for the backward pass: 2 bytes more each on CUDA.
+    assert on["cuda"].activations - on["cpu"].activations >= 4 * 128 * 128 * 2
+    result = fit(_HandWrittenAttention(), (1, 128, 32), "1MB", precision="bf16-mixed")
+    assert result.to_dict()["setup"]["autocast_rules"] == "cuda"
+    assert fit(_HandWrittenAttention(), (1, 128, 32), "1MB").to_dict()["setup"]["autocast_rules"] is None
+    target = f"{Path(__file__).resolve()}:_HandWrittenAttention"
+    code, out, err = cli(
+        capsys, "fit", target, "--input-size", "1,128,32", "--memory", "4MB", "--precision", "bf16-mixed"
+    )
+    assert code == 0, err
+    assert "CUDA's autocast op lists" in out.splitlines()[0]
+    code, out, err = cli(
+        capsys,
+        *("fit", target, "--input-size", "1,128,32", "--memory", "4MB", "--precision", "bf16-mixed"),
+        *("--device", "cpu", "--format", "json"),
+    )
+    assert code == 0, err
+    assert json.loads(out)["setup"]["autocast_rules"] == "cpu"
