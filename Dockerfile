@@ -71,6 +71,11 @@ RUN python3 -m venv --system-site-packages /opt/venv \
     && mkdir -p "$base_site" \
     && /opt/venv/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))' \
         >"$base_site/summarytool-image-venv.pth"
+# pip in a venv counts only the venv as its own and will not uninstall or upgrade what is in ~/.local ("outside
+# environment /opt/venv"); this adds dev's user base to its two "may I modify this path?" checks, so `pip uninstall X`
+# and `pip install -U X` work on user packages (why this and not a second venv on the home volume: in the script).
+COPY image/pip_user_site.py /opt/summarytool/pip_user_site.py
+RUN python /opt/summarytool/pip_user_site.py
 
 # Container plumbing: entrypoint, health check, sshd and Jupyter configuration.
 COPY image/sshd_config /etc/ssh/sshd_config

@@ -67,6 +67,15 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # metadata only: it shadows the image's fqdn 1.6.0 (a locked dependency of jupyter-events) by version, and
     # the image's module is still what imports, so nothing breaks
     make_wheel(d, "fqdn", "99.0", {})
+    # one package in two versions, each with a script: upgrading and uninstalling a user package
+    for version in ("1.0", "2.0"):
+        make_wheel(
+            d,
+            "uppkg",
+            version,
+            {"uppkg/__init__.py": f"VERSION = {version!r}\n\ndef main():\n    print('uppkg', VERSION)\n"},
+            {"uppkg-version": "uppkg:main"},
+        )
     return d
 
 
@@ -168,6 +177,66 @@ def run_cells(c, cells: list[str], kernel: str = "python3") -> list[str]:
     return json.loads(line.removeprefix("RESULTS"))
 
 
+USER_SITE = "$(python -c 'import site; print(site.getusersitepackages())')"
+
+
+def _uppkg_state(c) -> tuple[str, str, str]:
+    """(what `import uppkg` says, the uppkg dist-infos in the user site, whether its script is in ~/.local/bin)."""
+    imported = c.ssh("python -c 'import uppkg; print(uppkg.VERSION)' 2>&1", check=False).stdout.strip()
+    infos = c.ssh(f"cd {USER_SITE} && ls -d uppkg-*.dist-info 2>/dev/null | tr '\\n' ' '", check=False)
+    script = c.ssh("test -e ~/.local/bin/uppkg-version && echo script || echo no-script", check=False)
+    return imported.splitlines()[-1], infos.stdout.strip(), script.stdout.strip()
+
+
+def test_upgrading_and_uninstalling_a_user_package(start, docker, wheels):
+    """`pip install -U X` and `pip uninstall X` as dev act on the user site (pip in a venv refuses by itself:
+    "Not uninstalling X ... outside environment /opt/venv"), over SSH and through %pip, and never on /opt/venv."""
+    c = start()
+    _copy_wheels(c, docker, wheels)
+    c.exec("touch", "/tmp/venv-marker")
+    find = f"--no-index --find-links {WHEELS}"
+    c.ssh(f"pip install {find} uppkg==1.0")
+    assert _uppkg_state(c) == ("1.0", "uppkg-1.0.dist-info", "script")
+
+    up = c.ssh(f"pip install {find} -U uppkg 2>&1").stdout
+    assert "Successfully uninstalled uppkg-1.0" in up and "Successfully installed uppkg-2.0" in up, up
+    assert "outside environment" not in up, up
+    assert "Version: 2.0" in c.ssh("pip show uppkg").stdout.splitlines()
+    assert _uppkg_state(c) == ("2.0", "uppkg-2.0.dist-info", "script")  # one version's metadata, not two
+    assert c.ssh("bash -lc uppkg-version").stdout.strip() == "uppkg 2.0"
+
+    gone = c.ssh("pip uninstall -y uppkg 2>&1").stdout
+    assert "Successfully uninstalled uppkg-2.0" in gone, gone
+    imported, infos, script = _uppkg_state(c)
+    assert "No module named 'uppkg'" in imported and infos == "" and script == "no-script"
+    assert c.ssh("pip show uppkg", check=False).returncode != 0
+
+    # the same through %pip in a notebook kernel (`python -m pip` with the kernel's interpreter)
+    install, upgrade, use, uninstall = run_cells(
+        c,
+        [
+            f"%pip install {find} uppkg==1.0",
+            f"%pip install {find} -U uppkg",
+            "import uppkg; print(uppkg.VERSION)",
+            "%pip uninstall -y uppkg",
+        ],
+    )
+    assert "Successfully installed uppkg-1.0" in install, install
+    assert (
+        "Successfully uninstalled uppkg-1.0" in upgrade and "Successfully installed uppkg-2.0" in upgrade
+    ), upgrade
+    assert use.strip() == "2.0"
+    assert "Successfully uninstalled uppkg-2.0" in uninstall, uninstall
+    assert _uppkg_state(c)[1:] == ("", "no-script")
+
+    # the locked environment is not dev's to change: uninstalling one of its packages fails and changes nothing
+    refused = c.ssh("pip uninstall -y numpy 2>&1", check=False)
+    assert refused.returncode != 0, refused.stdout
+    assert c.ssh("python -c 'import numpy'", check=False).returncode == 0
+    assert _venv_changes(c) == ""
+    assert c.ssh(f"summarytool env --against {LOCK} --strict", check=False).returncode == 0
+
+
 def test_percent_pip_install_in_a_notebook_cell(start, docker, wheels):
     c = start()
     _copy_wheels(c, docker, wheels)
@@ -219,10 +288,12 @@ def test_a_user_package_shadowing_a_locked_one_is_reported(start, docker, wheels
     doc = json.loads(c.ssh("summarytool selfcheck --allow-cpu --json", check=False).stdout)
     (finding,) = [f for s in doc["sections"] for f in s["findings"] if f["check"] == "user-packages"]
     assert finding["verdict"] == "WARN" and "~/.local/lib/python3" in finding["reason"]
-    # and back. pip inside a venv will not uninstall (or upgrade in place) a user-site package ("Not uninstalling
-    # ... outside environment /opt/venv", exit 0): a known pip limitation, so the README says to delete it
-    assert "outside environment" in c.ssh("pip uninstall -y fqdn 2>&1").stdout
-    c.ssh("rm -r ~/.local/lib/python3*/site-packages/fqdn-99.0.dist-info")
+    # and back: `pip uninstall` removes the user's copy only, and the image's is what Python sees again
+    assert "Successfully uninstalled fqdn-99.0" in c.ssh("pip uninstall -y fqdn 2>&1").stdout
+    assert (
+        c.ssh("python -c 'from importlib.metadata import version; print(version(\"fqdn\"))'").stdout.strip()
+        == locked
+    )
     assert json.loads(c.ssh("summarytool env --json").stdout)["shadowed"] == []
 
 
