@@ -132,7 +132,7 @@ def step_memory(report: MemoryReport, setup: TrainingSetup, model: nn.Module) ->
         extra = grads
         notes.append("DDP keeps its gradient buckets beside the gradients (gradient_as_bucket_view=False)")
     if setup.shard in ("zero1", "zero2", "fsdp"):
-        s_r = state / n
+        s_r = state / n if setup.optimizer != "adafactor" else state * _adafactor_share(model, setup, notes)
         # ZeroRedundancyOptimizer gives each rank whole parameters: a per-parameter (not foreach)
         # step's temporaries are a whole parameter's, as on one rank.
         if setup.shard != "zero1" or foreach_on(torch.device(setup.device)):
@@ -172,6 +172,46 @@ def step_memory(report: MemoryReport, setup: TrainingSetup, model: nn.Module) ->
         optimizer_step_bytes=math.ceil(phase_opt),
         notes=notes,
     )
+
+
+def _adafactor_share(model: nn.Module, setup: TrainingSetup, notes: list[str]) -> float:
+    """The share of torch.optim.Adafactor's state the fullest rank holds (its state is not evenly
+    shardable: a row and a column factor per matrix, the full second moment of a vector).
+
+    ZeRO (ZeroRedundancyOptimizer) gives each rank whole parameters, greedily by size (largest
+    first, to the rank with the fewest elements so far), so a rank holds the factors of its own
+    parameters. Under FSDP2 Adafactor's factors of a sharded (DTensor) matrix are made replicated:
+    whole on every rank; a vector's second moment is sharded like the vector.
+    """
+    n = setup.world_size
+    params = [p for p in model.parameters() if p.requires_grad]
+    state = [_adafactor_state(p) for p in params]
+    total = sum(state)
+    if not total:
+        return 1 / n
+    if setup.shard == "fsdp":
+        held = sum(s if p.dim() > 1 else s / n for p, s in zip(params, state, strict=True))
+        notes.append(
+            "adafactor's row and column factors are whole on every FSDP rank (torch makes them "
+            "replicated DTensors); its first step fails on FSDP2's parameters on torch 2.13, so this is "
+            "what it allocates, not a step that runs"
+        )
+    else:
+        sizes, held_by = [0] * n, [0] * n
+        for p, s in sorted(zip(params, state, strict=True), key=lambda ps: ps[0].numel(), reverse=True):
+            rank = sizes.index(min(sizes))
+            sizes[rank] += p.numel()
+            held_by[rank] += s
+        held = max(held_by)
+        notes.append("adafactor's state is that of the parameters ZeRO gives the fullest rank (whole ones)")
+    return held / total
+
+
+def _adafactor_state(p: torch.Tensor) -> int:
+    """Elements of torch.optim.Adafactor's state for `p`: a row and a column factor, or a vector's."""
+    if p.dim() > 1:
+        return p.numel() // p.shape[-1] + p.numel() // p.shape[-2]
+    return p.numel()
 
 
 def _nbytes(p: torch.Tensor) -> int:
