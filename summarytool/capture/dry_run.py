@@ -227,6 +227,7 @@ class MetaKernelGaps(TorchDispatchMode):
         self._grouped_mm = getattr(getattr(torch.ops.aten, "_grouped_mm", None), "default", None)
         aligned = getattr(torch.ops.aten, "_nested_tensor_from_mask_left_aligned", None)
         self._left_aligned = getattr(aligned, "default", None)
+        self._weight_norm_backward = torch.ops.aten._weight_norm_interface_backward.default
 
     def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
         kwargs = kwargs or {}
@@ -237,6 +238,10 @@ class MetaKernelGaps(TorchDispatchMode):
         if func is self._grouped_mm and func is not None and _has_meta_fp32(args):
             out = func(*tree_map(_to_bf16, args), **tree_map(_to_bf16, kwargs))
             return out.to(torch.float32)
+        if func is self._weight_norm_backward and _on_meta(args[1]):
+            # torch 2.8 has no meta kernel for it (the old nn.utils.weight_norm's backward): the
+            # gradients of v and g have their shapes.
+            return torch.empty_like(args[1]), torch.empty_like(args[2])
         out = func(*args, **kwargs)
         if _is_nms(func) and args and isinstance(out, torch.Tensor):
             # Non-maximum suppression keeps some of its boxes: at most all of them. torchvision's fake
