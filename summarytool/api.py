@@ -49,7 +49,6 @@ from summarytool.capture.precision import (
     fake_world,
 )
 from summarytool.capture.registry import ModuleRegistry
-from summarytool.capture.value_shadows import ValueShadows
 from summarytool.enums import (
     Mode,
     Verbosity,
@@ -480,7 +479,6 @@ def _run_forward(
         with (
             guard,
             grad_mode,
-            ValueShadows() if is_meta_pass(x) else contextlib.nullcontext(),  # (see value_shadows.py)
             MetaKernelGaps() if is_meta_pass(x) else contextlib.nullcontext(),
             contextlib.nullcontext() if is_meta_pass(x) else ordinary_paths(recorder.registry.modules),
         ):

@@ -18,6 +18,7 @@ from torch.utils._pytree import tree_map
 
 from summarytool.analysis.params import is_lazy
 from summarytool.capture.scripted import scripted_copy
+from summarytool.capture.value_shadows import ValueShadows
 from summarytool.inputs import map_tensors, move_to
 
 META = torch.device("meta")
@@ -219,7 +220,8 @@ class MetaKernelGaps(TorchDispatchMode):
     torch's meta kernel for ``_grouped_mm`` (Mixtral-style mixture-of-experts layers) wants bf16 or
     fp16, while the CPU kernel takes fp32; on meta (or fake) tensors the cast costs nothing, and
     the output gets the caller's dtype back. Entered outside the FLOP counter, which so sees the
-    op as the model called it.
+    op as the model called it. Every other op runs through `ValueShadows`, so small index tensors
+    whose values are certain can be read back off meta.
     """
 
     def __init__(self) -> None:
@@ -227,6 +229,7 @@ class MetaKernelGaps(TorchDispatchMode):
         self._grouped_mm = getattr(getattr(torch.ops.aten, "_grouped_mm", None), "default", None)
         aligned = getattr(torch.ops.aten, "_nested_tensor_from_mask_left_aligned", None)
         self._left_aligned = getattr(aligned, "default", None)
+        self._shadows = ValueShadows()  # (the real values of small index tensors: see value_shadows.py)
         self._weight_norm_backward = torch.ops.aten._weight_norm_interface_backward.default
 
     def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
@@ -242,7 +245,7 @@ class MetaKernelGaps(TorchDispatchMode):
             # torch 2.8 has no meta kernel for it (the old nn.utils.weight_norm's backward): the
             # gradients of v and g have their shapes.
             return torch.empty_like(args[1]), torch.empty_like(args[2])
-        out = func(*args, **kwargs)
+        out = self._shadows.run(func, args, kwargs)
         if _is_nms(func) and args and isinstance(out, torch.Tensor):
             # Non-maximum suppression keeps some of its boxes: at most all of them. torchvision's fake
             # kernel leaves the count unbounded, so say so (a dry run decides guards at upper bounds).

@@ -50,6 +50,7 @@ _COVERS_ALL = {"fill_", "zero_", "copy_"}
 # Writes that change a tensor's size or storage: the new elements would hold no values.
 _RESHAPES = {"resize_", "resize_as_", "set_", "as_strided_", "resize_as_sparse_"}
 _NO_VALUE = object()
+_READS = {aten._to_copy.default, aten.copy_.default, aten._local_scalar_dense.default}
 
 
 class ValueShadows(TorchDispatchMode):
@@ -60,20 +61,29 @@ class ValueShadows(TorchDispatchMode):
         self._values: Any = WeakTensorKeyDictionary()  # meta tensor -> CPU tensor of its values
         self._partial: Any = WeakTensorKeyDictionary()  # empty meta tensor -> (CPU tensor, written mask)
         self._dropped: set[int] = set()  # storages written without a shadow: their shadows are stale
+        self._storages: set[int] = set()  # storages that have held a shadow (writes elsewhere need nothing)
         self._writes: dict[Any, list[int]] = {}
         self._views: dict[Any, bool] = {}
 
     def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
-        kwargs = kwargs or {}
-        flat, spec = tree_flatten((args, kwargs))
-        tensors = [a for a in flat if isinstance(a, torch.Tensor)]
-        if not any(t.is_meta for t in tensors) and kwargs.get("device") != META:
-            return func(*args, **kwargs)
-        read = self._read(func, args, kwargs)
-        if read is not _NO_VALUE:
-            return read
+        return self.run(func, args, kwargs or {})
+
+    def run(self, func: Any, args: tuple, kwargs: dict) -> Any:
+        """Run one op, keeping the shadows; another mode (``MetaKernelGaps``) calls this in its place of
+        ``func(*args, **kwargs)``, which saves a mode of its own on every op of a dry run."""
+        if func in _READS:
+            read = self._read(func, args, kwargs)
+            if read is not _NO_VALUE:
+                return read
         out = func(*args, **kwargs)
-        written = [flat[i] for i in self._written(func, flat, spec)]
+        # Most ops neither write a shadowed storage nor make a small integer tensor: nothing more to do.
+        written = self._written(func, args, kwargs)
+        if written:
+            if not any(_storage(t) in self._storages for t in written):
+                return out
+        elif not _may_shadow(out):
+            return out
+        flat, spec = tree_flatten((args, kwargs))
         try:
             if written:
                 self._write(func, flat, spec, written)
@@ -131,6 +141,7 @@ class ValueShadows(TorchDispatchMode):
                     values = torch.empty_strided(o.size(), o.stride(), dtype=o.dtype, device=CPU)
                     self._partial[o] = (values, torch.zeros(o.size(), dtype=torch.bool))
                     self._dropped.discard(_storage(o))
+                    self._storages.add(_storage(o))
             return
         if torch.Tag.nondeterministic_seeded in func.tags:
             return  # (random values: the CPU's would not be the device's)
@@ -145,6 +156,7 @@ class ValueShadows(TorchDispatchMode):
         for o, values in zip(outs, result, strict=True):
             if _eligible(o) and _matches(o, values, view):
                 self._values[o] = values
+                self._storages.add(_storage(o))
                 if not view:
                     self._dropped.discard(_storage(o))
 
@@ -202,8 +214,8 @@ class ValueShadows(TorchDispatchMode):
 
     # ---- what an op writes, and whether its outputs are views ----------------------------------
 
-    def _written(self, func: Any, flat: list, spec: Any) -> list[int]:
-        """Positions in `flat` of the meta tensors `func` writes to (its ``Tensor(a!)`` arguments)."""
+    def _written(self, func: Any, args: tuple, kwargs: dict) -> list[torch.Tensor]:
+        """The meta tensors `func` writes to (its ``Tensor(a!)`` arguments)."""
         names = self._writes.get(func)
         if names is None:
             names = [
@@ -214,15 +226,12 @@ class ValueShadows(TorchDispatchMode):
             self._writes[func] = names
         if not names:
             return []
-        args, kwargs = tree_unflatten(flat, spec)
         schema = func._schema.arguments
         hits = []
         for i in names:
             value = args[i] if i < len(args) else kwargs.get(schema[i].name)
             values = value if isinstance(value, (list, tuple)) else [value]  # (Tensor(a!)[] out=)
-            for j, leaf in enumerate(flat):
-                if isinstance(leaf, torch.Tensor) and leaf.is_meta and any(leaf is v for v in values):
-                    hits.append(j)
+            hits += [v for v in values if isinstance(v, torch.Tensor) and v.is_meta]
         return hits
 
     def _is_view(self, func: Any) -> bool:
@@ -244,6 +253,15 @@ def _covered(name: str, mask: torch.Tensor, args: tuple, kwargs: dict) -> torch.
     return None
 
 
+def _may_shadow(out: Any) -> bool:
+    """Whether an op's output holds a tensor that could get a shadow."""
+    if isinstance(out, torch.Tensor):
+        return _eligible(out)
+    if isinstance(out, (tuple, list)):
+        return any(isinstance(o, torch.Tensor) and _eligible(o) for o in out)
+    return False
+
+
 def _plain(t: torch.Tensor) -> bool:
     return type(t) in (torch.Tensor, nn.Parameter)
 
@@ -256,8 +274,8 @@ def _eligible(t: torch.Tensor) -> bool:
     """A meta tensor that may have a shadow: small, integer or bool, not a subclass."""
     return (
         t.is_meta
-        and _plain(t)
         and not (t.is_floating_point() or t.is_complex())
+        and _plain(t)
         and t.layout == torch.strided
         and t.numel() <= MAX_ELEMENTS
     )
@@ -276,4 +294,8 @@ def _matches(meta: torch.Tensor, values: torch.Tensor, view: bool) -> bool:
 
 
 def _storage(t: torch.Tensor) -> int:
-    return t.untyped_storage()._cdata
+    """The meta storage a tensor's elements live in (views share it); -1 for a tensor without one."""
+    try:
+        return t.untyped_storage()._cdata
+    except (RuntimeError, NotImplementedError):  # (nested and sparse tensors have no single storage)
+        return -1
