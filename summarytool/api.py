@@ -19,11 +19,13 @@ from summarytool.analysis.params import is_lazy
 from summarytool.capture.device_kernels import kernel_choices
 from summarytool.capture.dry_run import (
     MetaKernelGaps,
+    NumberNotFollowedError,
     is_meta_pass,
     meta_copy,
     needs_copy,
     needs_cpu_lengths,
     real_tensors,
+    stopped_at,
     symbolic_fake_mode,
     to_meta,
 )
@@ -239,8 +241,9 @@ def _capture(run: _Run, plan: SummaryPlan) -> _Capture:
             try:
                 with symbolic_fake_mode():
                     return _collect_rows(run, plan)
-            except SummaryError:
-                raise exc from exc.__cause__  # the meta error says what to do instead
+            except (SummaryError, NumberNotFollowedError) as fake:
+                # The meta error says what to do instead; the fake pass's says where it stopped.
+                raise _with_fake_stop(exc, fake) from exc.__cause__
     except SummaryError as exc:
         hint = _missing_batch_hint(run.model, plan.input_size) if plan.batch_dim is None else None
         if hint is not None:
@@ -254,6 +257,21 @@ def _capture(run: _Run, plan: SummaryPlan) -> _Capture:
             print(f"summarytool: the forward pass failed in {where}; the rows that ran:", file=sys.stderr)
             print(exc.partial_summary, file=sys.stderr)
         raise exc from exc.__cause__
+
+
+def _with_fake_stop(exc: SummaryError, fake: Exception) -> SummaryError:
+    """The meta error, with where the dry run's fake-tensor pass (sizes as symbols) stopped too."""
+    cause = fake.__cause__ if isinstance(fake, SummaryError) and fake.__cause__ is not None else fake
+    reason = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+    where = stopped_at(cause)
+    line = f"With fake tensors (sizes the data decides as symbols) it stopped at {where}: {reason}"
+    if isinstance(fake, NumberNotFollowedError):
+        line = f"With fake tensors (sizes the data decides as symbols): {reason}"
+    out = SummaryError(
+        f"{exc}\n{line}", exc.partial_summary, exc.module_name, exc.module_class, exc.input_shapes
+    )
+    out.__cause__ = exc.__cause__
+    return out
 
 
 def _measure_step(user_model: nn.Module, run: _Run, plan: SummaryPlan) -> MeasuredMemory | None:

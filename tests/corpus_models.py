@@ -128,12 +128,16 @@ def _maxvit_t() -> Built:
 # ---- torchvision detection, segmentation, video ------------------------------------------------------------
 
 DETECTION_SIZE = {"min_size": 64, "max_size": 64}
-# Two-stage detectors: MultiScaleRoIAlign calls len() on the proposals, whose count NMS decides (Python
-# needs it as a number: no symbol can stand in for it, and a bound shown as a number would pass for it).
-DETECTION_META = "MultiScaleRoIAlign needs len() of the data-dependent proposal count (after NMS) as a number"
+# Mask and Keypoint R-CNN's post-processing reads box coordinates as numbers (the pixel size of each box a
+# mask is pasted into, each keypoint heatmap is resized to): values the data decides, with no bound a dry
+# run could take. (The proposal count MultiScaleRoIAlign reads with len() is followed: see dry_run.py.)
+DETECTION_VALUES = (
+    "post-processing reads box coordinates as numbers (int() of a box's width in paste_mask_in_image / "
+    "heatmaps_to_keypoints): values the data decides, with no bound"
+)
 
 
-@case("detection", "torchvision", slow=True, meta=DETECTION_META, train=DETECTION_META)
+@case("detection", "torchvision", slow=True)
 def _fasterrcnn_mobilenet_v3_large_320_fpn() -> Built:
     model = _tv().detection.fasterrcnn_mobilenet_v3_large_320_fpn(
         weights=None, weights_backbone=None, num_classes=3, **DETECTION_SIZE
@@ -141,7 +145,7 @@ def _fasterrcnn_mobilenet_v3_large_320_fpn() -> Built:
     return model.eval(), image(64)
 
 
-@case("detection", "torchvision", slow=True, meta=DETECTION_META, train=DETECTION_META)
+@case("detection", "torchvision", slow=True)
 def _fasterrcnn_resnet50_fpn() -> Built:
     model = _tv().detection.fasterrcnn_resnet50_fpn(
         weights=None, weights_backbone=None, num_classes=3, **DETECTION_SIZE
@@ -157,7 +161,7 @@ def _retinanet_resnet50_fpn() -> Built:
     return model.eval(), image(64)
 
 
-@case("detection", "torchvision", slow=True, meta=DETECTION_META, train=DETECTION_META)
+@case("detection", "torchvision", slow=True, meta=DETECTION_VALUES, train=DETECTION_VALUES)
 def _keypointrcnn_resnet50_fpn() -> Built:
     model = _tv().detection.keypointrcnn_resnet50_fpn(
         weights=None, weights_backbone=None, num_classes=2, num_keypoints=5, **DETECTION_SIZE
@@ -165,7 +169,7 @@ def _keypointrcnn_resnet50_fpn() -> Built:
     return model.eval(), image(64)
 
 
-@case("detection", "torchvision", slow=True, meta=DETECTION_META, train=DETECTION_META)
+@case("detection", "torchvision", slow=True, meta=DETECTION_VALUES, train=DETECTION_VALUES)
 def _maskrcnn_resnet50_fpn() -> Built:
     model = _tv().detection.maskrcnn_resnet50_fpn(
         weights=None, weights_backbone=None, num_classes=3, **DETECTION_SIZE

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -148,32 +149,61 @@ def symbolic_fake_mode() -> Any:
     """Fake tensors with a shape environment: data-dependent sizes become symbols (u0, u1, ...).
 
     A Python condition on such a size (``if boxes.numel() == 0:``) is decided at the largest size the
-    op allows (see `_largest_sizes_env`); the sizes themselves stay symbols.
+    op allows, and a number Python reads from one (``len(keep)``) is taken at that largest size and
+    becomes the symbol again in the tensor made from it (see `_largest_sizes_classes`).
     """
-    return _fake_tensor().FakeTensorMode(shape_env=_largest_sizes_env()(), allow_non_fake_inputs=True)
+    mode, env = _largest_sizes_classes()
+    return mode(shape_env=env(), allow_non_fake_inputs=True)
 
 
-_ENV: list[type] = []
+class NumberNotFollowedError(RuntimeError):
+    """Python read a data-decided size as a number, and no tensor size took it back (a loop count, ...)."""
 
 
-def _largest_sizes_env() -> type:
-    """A ShapeEnv whose data-dependent guards are decided at the symbols' upper bounds.
+@dataclass
+class NumberRead:
+    """A data-decided size that Python read as a number (``len(keep)``): it got its upper bound."""
+
+    value: int
+    size: Any  # the SymInt it stands for, put back in the tensor made from it
+    where: str  # file:line of the code that read it
+    used: bool = False
+
+
+_CLASSES: list[tuple[type, type]] = []
+
+
+def _largest_sizes_classes() -> tuple[type, type]:
+    """A FakeTensorMode and a ShapeEnv that decide data-dependent sizes at their upper bounds.
 
     torch stops at a guard on an unbacked size (``Eq(4*u1, 0)`` where torchvision checks for no boxes,
     ``u0 < 1000`` before a top-k): the data would decide, and a dry run has none. Each symbol has the
     range its op allows (a ``nonzero`` of N elements gives at most N rows), so the guard is decided as
-    if every element were kept: the branch the largest outputs take, the worst case for memory. A
-    symbol without a finite upper bound (a float read with ``.item()``) leaves the guard undecided,
-    and the error stands, as it does where Python needs the number itself (``len(keep)``,
-    ``int(n)``): a bound shown as a number would pass for the size. Nothing is recorded as a fact,
-    so the sizes stay symbols.
+    if every element were kept: the branch the largest outputs take, the worst case for memory.
+    Nothing is recorded as a fact, so the sizes stay symbols.
+
+    Where the model's Python needs the number itself (``num_rois = len(rois)`` in torchvision's RoI
+    pooler, ``int(keep.numel())``), it gets the upper bound, and the read is kept (`NumberRead`): the
+    next factory op (``torch.zeros((num_rois, 256, 7, 7))``, ``new_empty``, ``arange``, ...) whose size
+    holds that number gets the symbol back in its place, so that tensor's size, and everything computed
+    from it, stays a symbol. A number no tensor size takes back (a loop count, ``n * 2``) would pass
+    for a size the dry run knows: the pass stops with `NumberNotFollowedError` when it ends. So does a
+    read inside an op's kernel (its output size would be the number), and a symbol without a finite
+    upper bound (a box coordinate read with ``.item()``) leaves the guard undecided: the error stands.
     """
-    if _ENV:
-        return _ENV[0]
+    if _CLASSES:
+        return _CLASSES[0]
     import sympy
     from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode, ShapeEnv
 
+    fake = _fake_tensor()
+
     class LargestSizes(ShapeEnv):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.reads: list[NumberRead] = []
+            self.in_op = 0  # > 0 while the fake mode runs an op's kernel
+
         def evaluate_expr(self, orig_expr: Any, *args: Any, **kwargs: Any) -> Any:
             try:
                 return super().evaluate_expr(orig_expr, *args, **kwargs)
@@ -184,9 +214,12 @@ def _largest_sizes_env() -> type:
                 return value
 
         def _at_upper_bounds(self, expr: Any) -> Any:
+            number = bool(expr.is_integer)  # (a Symbol is a sympy Boolean too)
+            if number and (self.in_op or not _can_put_back(self)):
+                return None  # a kernel would make a plain-number size of it
+            if not number and not isinstance(expr, sympy.logic.boolalg.Boolean):
+                return None  # (a float: no bound to take)
             bounds = {}
-            if not isinstance(expr, sympy.logic.boolalg.Boolean):
-                return None  # Python needs the number itself (len(), int()): the data decides it
             for symbol in expr.free_symbols:
                 known = _backed_values(self).get(symbol)
                 if known is not None:
@@ -197,10 +230,123 @@ def _largest_sizes_env() -> type:
                     return None
                 bounds[symbol] = upper
             value = sympy.simplify(expr.xreplace(bounds))
-            return value if isinstance(value, sympy.logic.boolalg.BooleanAtom) else None
+            if not number:
+                return value if isinstance(value, sympy.logic.boolalg.BooleanAtom) else None
+            where = _reader()
+            if not (value.is_Integer and value >= 0) or where is None:
+                return None  # (summarytool's own count, a FLOP formula's: it stays uncounted)
+            self.reads.append(NumberRead(int(value), self.create_symintnode(expr, hint=None), where))
+            return value
 
-    _ENV.append(LargestSizes)
-    return LargestSizes
+        def put_back(self, sizes: Any) -> Any:
+            """`sizes` (an int or a list of them) with the latest unused read's number as its symbol."""
+            many = isinstance(sizes, (list, tuple))
+            items = list(sizes) if many else [sizes]
+            for read in reversed(self.reads):
+                if read.used or not any(type(v) is int and v == read.value for v in items):
+                    continue
+                items = [read.size if type(v) is int and v == read.value else v for v in items]
+                read.used = True
+                break
+            return items if many else items[0]
+
+    class LargestSizesMode(fake.FakeTensorMode):
+        def __torch_dispatch__(
+            self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None
+        ) -> Any:
+            env = self.shape_env
+            where = _SIZE_ARGUMENT.get(func) if env.reads else None
+            if where is not None and where < len(args):
+                args = (*args[:where], env.put_back(args[where]), *args[where + 1 :])
+            env.in_op += 1
+            try:
+                return super().__torch_dispatch__(func, types, args, kwargs)
+            finally:
+                env.in_op -= 1
+
+        def __exit__(self, kind: Any, value: Any, tb: Any) -> Any:
+            result = super().__exit__(kind, value, tb)
+            unused = [r for r in self.shape_env.reads if not r.used]
+            if kind is None and unused:
+                read = unused[0]
+                raise NumberNotFollowedError(
+                    f"Python read a size the data decides ({read.size}) as a number at {read.where}; "
+                    f"the dry run took its upper bound, {read.value}, and no tensor size took it back "
+                    "(a loop count, arithmetic on it): what depends on it would pass for a known size."
+                )
+            return result
+
+    _CLASSES.append((LargestSizesMode, LargestSizes))
+    return _CLASSES[0]
+
+
+def _size_arguments() -> dict[Any, int]:
+    """Factory ops and where their size argument is: where a number read from a size becomes a size."""
+    aten = torch.ops.aten
+    found = {}
+    for name, overload, index in (
+        ("empty", "memory_format", 0),
+        ("zeros", "default", 0),
+        ("ones", "default", 0),
+        ("full", "default", 0),
+        ("rand", "default", 0),
+        ("randn", "default", 0),
+        ("new_empty", "default", 1),
+        ("new_zeros", "default", 1),
+        ("new_ones", "default", 1),
+        ("new_full", "default", 1),
+        ("arange", "default", 0),
+        ("arange", "start", 1),
+        ("arange", "start_step", 1),
+    ):
+        op = getattr(getattr(aten, name, None), overload, None)
+        if op is not None:
+            found[op] = index
+    return found
+
+
+_SIZE_ARGUMENT = _size_arguments()
+
+
+def _can_put_back(env: Any) -> bool:
+    """This torch's ShapeEnv can make a SymInt of an expression (without it, a read number stops the run)."""
+    return callable(getattr(env, "create_symintnode", None)) and hasattr(env, "var_to_range")
+
+
+def _reader() -> str | None:
+    """file:line of the model's code that reads a size as a number; None when summarytool's own code reads it.
+
+    The innermost frame outside torch decides: a FLOP formula or a byte count of summarytool's asks for
+    the number of a symbolic size too, and must get the error (its count stays uncounted), not a bound.
+    """
+    import traceback
+
+    torch_dir = torch.__file__.rsplit("/", 1)[0] + "/"
+    for frame in reversed(traceback.extract_stack()):
+        if frame.filename.startswith(torch_dir) or frame.filename == __file__:
+            continue
+        if frame.filename.startswith(_PACKAGE):
+            return None
+        return f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}"
+    return None
+
+
+def stopped_at(exc: BaseException) -> str:
+    """file:line where the model's code was when `exc` was raised (the innermost frame outside torch)."""
+    import traceback
+
+    return _outside_torch(traceback.extract_tb(exc.__traceback__))
+
+
+_PACKAGE = __file__.rsplit("/", 3)[0] + "/summarytool/"
+
+
+def _outside_torch(frames: Any) -> str:
+    torch_dir = torch.__file__.rsplit("/", 1)[0] + "/"
+    for frame in reversed(frames):
+        if not frame.filename.startswith((torch_dir, _PACKAGE)):
+            return f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}"
+    return "?"
 
 
 def _backed_values(env: Any) -> dict[Any, Any]:

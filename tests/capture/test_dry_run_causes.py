@@ -249,6 +249,98 @@ def test_transformer_encoder_fast_paths_are_summarised_as_their_layers() -> None
     assert bool((out[1, 3:] == 0).all())
 
 
+# ---- a data-dependent count that Python reads as a number (issue 16: the R-CNN family) ----------------
+
+
+def _nms_like(scores: torch.Tensor, top: int) -> torch.Tensor:
+    """A stand-in for torchvision's NMS then ``keep[:top]``: indices of some boxes, how many the data decides."""
+    return torch.nonzero(scores > 0)[:, 0][:top]
+
+
+class _Pooled(nn.Module):
+    """torchvision's MultiScaleRoIAlign in small: ``num_rois = len(rois)``, then a tensor of that many rows."""
+
+    def forward(self, feats: torch.Tensor, rois: torch.Tensor) -> torch.Tensor:
+        num_rois = len(rois)  # Python needs the number: a data-decided count
+        out = torch.zeros((num_rois, feats.shape[1]), dtype=feats.dtype, device=feats.device)
+        return out + feats.mean()
+
+
+class _TwoStage(nn.Module):
+    def __init__(self, read: str = "len") -> None:
+        super().__init__()
+        self.backbone = nn.Linear(4, 8)
+        self.score = nn.Linear(8, 1)
+        self.pool = _Pooled()
+        self.head = nn.Linear(8, 3)
+        self.read = read
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        feats = self.backbone(x)
+        keep = _nms_like(self.score(feats)[:, 0], top=5)
+        rois = feats[keep]
+        if self.read == "numel":  # int(keep.numel()) in Python, then a factory op of that size
+            rois = rois + feats.new_zeros(int(keep.numel()), 8)
+            return self.head(rois)
+        return self.head(self.pool(feats, rois))
+
+
+@pytest.mark.parametrize("read", ["len", "numel"])
+def test_a_count_python_reads_as_a_number_stays_a_bounded_symbol(read: str) -> None:
+    """len(keep) / int(keep.numel()) of a data-decided count: the dry run gives it its upper bound (at most
+    5 kept, the ``[:5]``), and the tensor made from it gets the symbol back, so the rows after it show
+    the size as data-decided, not as 5; what the data does not decide equals the CPU run."""
+    x = torch.randn(12, 4, generator=torch.Generator().manual_seed(0))
+    cpu = summary(_TwoStage(read), input_data=[x], verbose=0)
+    meta = summary(_TwoStage(read), input_data=[x], device="meta", verbose=0)
+    rows = {r.class_name + ":" + r.var_name: r for r in meta.summary_list}
+    head = rows["Linear:head"].output_size
+    assert head[1] == 3 and isinstance(head[0], torch.SymInt) and "5" in str(head[0])  # Min(5, u0)
+    assert rows["Linear:backbone"].output_size == [12, 8]  # the data decides nothing here
+    assert "Sizes incomplete" in str(meta) and meta.total_params == cpu.total_params
+    stats = summary(_TwoStage(read), input_data=[x], train_step=True, verbose=0)
+    assert stats.memory.parameters == sum(p.numel() * 4 for p in _TwoStage().parameters())
+    # The estimate takes the count at its upper bound (5 rows kept) and says it is an upper bound.
+    assert any("upper bound" in note for note in stats.memory.notes)
+
+
+def test_a_count_read_as_a_number_and_used_otherwise_stops_the_dry_run() -> None:
+    """A number no tensor size takes back (a loop count, arithmetic on it) would pass for a known size:
+    the dry run stops, and says where Python read it."""
+
+    class Looped(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            kept = x[x[:, 0] > 0]
+            return self.fc(torch.zeros(len(kept) * 2, 4))  # 2 * the bound: not a size the dry run knows
+
+    with pytest.raises(Exception, match="real tensor values") as info:
+        summary(Looped(), input_data=[torch.randn(6, 4)], device="meta", verbose=0)
+    assert "took its upper bound, 6" in str(info.value) and "test_dry_run_causes.py:" in str(info.value)
+
+
+def test_a_value_the_data_decides_read_as_a_number_still_stops_with_the_meta_error() -> None:
+    """A box coordinate read with int() (Mask R-CNN's mask pasting): no bound exists, so no number is
+    made up; the error says where the fake-tensor pass stopped."""
+
+    class Pasted(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            boxes = self.fc(x[x[:, 0] > 0])
+            width = int(boxes[0, 2] - boxes[0, 0] + 1)
+            return torch.zeros(width, 4)
+
+    with pytest.raises(Exception, match="real tensor values") as info:
+        summary(Pasted(), input_data=[torch.randn(6, 4)], device="meta", verbose=0)
+    assert "With fake tensors" in str(info.value) and "test_dry_run_causes.py:" in str(info.value)
+
+
 transformers = pytest.importorskip("transformers")
 
 
@@ -346,17 +438,3 @@ def test_a_condition_on_a_data_dependent_size_is_decided_at_its_largest() -> Non
     # The estimate is an upper bound: every one of the 6 rows kept, and it says so.
     assert isinstance(stats.memory.peak_bytes, int) and stats.memory.peak_bytes > 0
     assert any("taken at their largest" in note for note in stats.memory.notes)
-
-
-def test_python_needing_a_data_dependent_number_still_stops_with_the_meta_error() -> None:
-    class Counted(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.fc = nn.Linear(4, 4)
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            kept = x[x[:, 0] > 0]
-            return self.fc(torch.zeros(len(kept), 4))  # a number, not a symbol
-
-    with pytest.raises(Exception, match="real tensor values"):
-        summary(Counted(), input_data=[torch.randn(6, 4)], device="meta", verbose=0)
