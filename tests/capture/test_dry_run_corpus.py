@@ -8,7 +8,10 @@ modules that broke dry runs before), three checks:
 - ``meta``: ``summary(model, ..., device="meta")`` prints the same table and totals as the CPU run. Where a
   size depends on the data, the dry run shows a symbol (``[u0, 4]``): those rows are compared with their
   shape cells left out, and the symbol must be there; the footer must then say "Sizes incomplete", and the
-  size totals it says leave those rows out (mult-adds, pass size) are compared by their labels.
+  size totals it says leave those rows out (mult-adds, pass size) are compared by their labels. A count the
+  model's Python reads as a number (Faster R-CNN's ``len(rois)``) is such a symbol too (``[Min(1000, u2),
+  1024]``) in every row computed from it, so the same rule covers it; the rows before it (backbone, FPN, RPN
+  head) and all parameter counts must equal the CPU run's.
 - ``train``: ``summary(model, ..., train_step=True)`` works and its ``memory.parameters`` is the bytes of
   all the model's parameters.
 
