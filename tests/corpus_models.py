@@ -128,12 +128,14 @@ def _maxvit_t() -> Built:
 # ---- torchvision detection, segmentation, video ------------------------------------------------------------
 
 DETECTION_SIZE = {"min_size": 64, "max_size": 64}
-# Mask and Keypoint R-CNN's post-processing reads box coordinates as numbers (the pixel size of each box a
-# mask is pasted into, each keypoint heatmap is resized to): values the data decides, with no bound a dry
-# run could take. (The proposal count MultiScaleRoIAlign reads with len() is followed: see dry_run.py.)
+# Mask and Keypoint R-CNN: torch code reads the detection count (after NMS) as a number where no tensor size
+# takes it back: F.pad in expand_masks (roi_heads.py:411), F.interpolate's output-size arithmetic in
+# KeypointRCNNHeatmapPredictor (keypoint_rcnn.py:307); after those, their post-processing reads box
+# coordinates as numbers (paste_mask_in_image, heatmaps_to_keypoints), values with no bound. (The count
+# MultiScaleRoIAlign reads with len() is followed: see dry_run.py.)
 DETECTION_VALUES = (
-    "post-processing reads box coordinates as numbers (int() of a box's width in paste_mask_in_image / "
-    "heatmaps_to_keypoints): values the data decides, with no bound"
+    "torch code reads the detection count as a number no tensor size takes back (F.pad / F.interpolate), "
+    "then post-processing reads box coordinates as numbers (no bound)"
 )
 
 
