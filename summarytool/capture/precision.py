@@ -181,7 +181,10 @@ CUDA_POLICIES: dict[str, str] = {
 }
 # Registered for AutocastCUDA but left as the CPU runs them: cuDNN's kernels (never called on the
 # CPU), and binary_cross_entropy, which CUDA's autocast refuses (an error, not a size).
-CUDA_NOT_EMULATED = frozenset({"aten::cudnn_convolution", "aten::cudnn_convolution_transpose"})
+# (A CUDA build of torch, the image's, also lists _cudnn_rnn: the CPU's RNN layer stands in for it.)
+CUDA_NOT_EMULATED = frozenset(
+    {"aten::cudnn_convolution", "aten::cudnn_convolution_transpose", "aten::_cudnn_rnn"}
+)
 # The CPU's own policy for the ops the emulation takes over (for other threads, see _Kernel): fp32
 # unless listed here (aten/src/ATen/autocast_mode.cpp, TORCH_LIBRARY_IMPL(aten, AutocastCPU, m)).
 _CPU_POLICIES = {
