@@ -88,6 +88,8 @@ def hub(docker, image, tmp_path: Path):
         "HUB_CULL_TIMEOUT": str(CULL_TIMEOUT),
         "HUB_CULL_EVERY": "5",
         "DOCKER": docker.cli,  # the GPU hook reads the other instances' labels through this CLI
+        # Debian's proxy finds its modules there; a Node.js not from Debian does not look there itself.
+        "NODE_PATH": os.pathsep.join(p for p in (os.environ.get("NODE_PATH"), "/usr/share/nodejs") if p),
     }
     env.pop("HUB_GPUS", None)  # the default, auto: on this GPU-less host it resolves to none
     log = (tmp_path / "hub.log").open("w")
