@@ -263,10 +263,10 @@ def _with_fake_stop(exc: SummaryError, fake: Exception) -> SummaryError:
     """The meta error, with where the dry run's fake-tensor pass (sizes as symbols) stopped too."""
     cause = fake.__cause__ if isinstance(fake, SummaryError) and fake.__cause__ is not None else fake
     reason = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
-    where = stopped_at(cause)
-    line = f"With fake tensors (sizes the data decides as symbols) it stopped at {where}: {reason}"
-    if isinstance(fake, NumberNotFollowedError):
+    if isinstance(fake, NumberNotFollowedError):  # (its message names the line that read the number)
         line = f"With fake tensors (sizes the data decides as symbols): {reason}"
+    else:
+        line = f"With fake tensors (sizes the data decides as symbols) it stopped at {stopped_at(cause)}: {reason}"
     out = SummaryError(
         f"{exc}\n{line}", exc.partial_summary, exc.module_name, exc.module_class, exc.input_shapes
     )
@@ -494,11 +494,12 @@ def _run_forward(
         # A training step writes the parameters of its meta copy: that is not the caller's model.
         guard = ModelStateGuard(model, device, recorder.registry.modules, warn_writes=step is None)
         # (Meta-kernel gaps are bridged for the backward pass and optimizer step too.)
+        on_meta = is_meta_pass(x)
         with (
             guard,
             grad_mode,
-            MetaKernelGaps() if is_meta_pass(x) else contextlib.nullcontext(),
-            contextlib.nullcontext() if is_meta_pass(x) else ordinary_paths(recorder.registry.modules),
+            MetaKernelGaps() if on_meta else contextlib.nullcontext(),
+            contextlib.nullcontext() if on_meta else ordinary_paths(recorder.registry.modules),
         ):
             if mode != Mode.SAME:
                 guard.apply_mode(mode == Mode.TRAIN)

@@ -8,6 +8,7 @@ A 70B-parameter model costs a few megabytes of Python objects this way.
 from __future__ import annotations
 
 import copy
+import traceback
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -319,11 +320,8 @@ def _reader() -> str | None:
     The innermost frame outside torch decides: a FLOP formula or a byte count of summarytool's asks for
     the number of a symbolic size too, and must get the error (its count stays uncounted), not a bound.
     """
-    import traceback
-
-    torch_dir = torch.__file__.rsplit("/", 1)[0] + "/"
     for frame in reversed(traceback.extract_stack()):
-        if frame.filename.startswith(torch_dir) or frame.filename == __file__:
+        if frame.filename.startswith(_TORCH_DIR) or frame.filename == __file__:
             continue
         if frame.filename.startswith(_PACKAGE):
             return None
@@ -333,20 +331,15 @@ def _reader() -> str | None:
 
 def stopped_at(exc: BaseException) -> str:
     """file:line where the model's code was when `exc` was raised (the innermost frame outside torch)."""
-    import traceback
-
-    return _outside_torch(traceback.extract_tb(exc.__traceback__))
-
-
-_PACKAGE = __file__.rsplit("/", 3)[0] + "/summarytool/"
-
-
-def _outside_torch(frames: Any) -> str:
-    torch_dir = torch.__file__.rsplit("/", 1)[0] + "/"
-    for frame in reversed(frames):
-        if not frame.filename.startswith((torch_dir, _PACKAGE)):
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        if not frame.filename.startswith((_TORCH_DIR, _PACKAGE)):
             return f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}"
     return "?"
+
+
+# Frames in these are not the model's code (see `_reader`, `stopped_at`).
+_TORCH_DIR = torch.__file__.rsplit("/", 1)[0] + "/"
+_PACKAGE = __file__.rsplit("/", 3)[0] + "/summarytool/"
 
 
 def _backed_values(env: Any) -> dict[Any, Any]:

@@ -145,7 +145,7 @@ def _ops(policy: str, names: str) -> dict[str, str]:
 # CUDA's cast policy per op, as aten/src/ATen/autocast_mode.h lists it (AT_FORALL_LOWER_PRECISION_FP,
 # AT_FORALL_FP32, AT_FORALL_FP32_SET_OPT_DTYPE, AT_FORALL_DIFFERENT_REDISPATCH_SIGNATURE,
 # AT_FORALL_PROMOTE). Only the ops the installed torch registers for AutocastCUDA are used;
-# tests/analysis/test_autocast_rules.py checks that every op it registers is here.
+# tests/capture/test_precision.py checks that every op it registers is here.
 CUDA_POLICIES: dict[str, str] = {
     **_ops(
         LOWER,
@@ -308,9 +308,7 @@ class _Kernel:
             args = [rules.cast(a, to, lower) for a in args]
             kwargs = {k: rules.cast(v, to, lower) for k, v in kwargs.items()}
         elif policy == SET_OPT_DTYPE and args and _eligible(args[0]):
-            if self.dtype_at is None:
-                kwargs = {**kwargs, "dtype": kwargs.get("dtype") or torch.float32}
-            elif len(args) > self.dtype_at:
+            if self.dtype_at is not None and len(args) > self.dtype_at:
                 args[self.dtype_at] = args[self.dtype_at] or torch.float32
             else:
                 kwargs = {**kwargs, "dtype": kwargs.get("dtype") or torch.float32}
