@@ -128,17 +128,13 @@ def _maxvit_t() -> Built:
 # ---- torchvision detection, segmentation, video ------------------------------------------------------------
 
 DETECTION_SIZE = {"min_size": 64, "max_size": 64}
+
+
 # Mask and Keypoint R-CNN: torch code reads the detection count (after NMS) as a number where no tensor size
 # takes it back: F.pad in expand_masks (roi_heads.py:411), F.interpolate's output-size arithmetic in
 # KeypointRCNNHeatmapPredictor (keypoint_rcnn.py:307); after those, their post-processing reads box
 # coordinates as numbers (paste_mask_in_image, heatmaps_to_keypoints), values with no bound. (The count
 # MultiScaleRoIAlign reads with len() is followed: see dry_run.py.)
-DETECTION_VALUES = (
-    "torch code reads the detection count as a number no tensor size takes back (F.pad / F.interpolate), "
-    "then post-processing reads box coordinates as numbers (no bound)"
-)
-
-
 @case("detection", "torchvision", slow=True)
 def _fasterrcnn_mobilenet_v3_large_320_fpn() -> Built:
     model = _tv().detection.fasterrcnn_mobilenet_v3_large_320_fpn(
@@ -163,7 +159,7 @@ def _retinanet_resnet50_fpn() -> Built:
     return model.eval(), image(64)
 
 
-@case("detection", "torchvision", slow=True, meta=DETECTION_VALUES, train=DETECTION_VALUES)
+@case("detection", "torchvision", slow=True)
 def _keypointrcnn_resnet50_fpn() -> Built:
     model = _tv().detection.keypointrcnn_resnet50_fpn(
         weights=None, weights_backbone=None, num_classes=2, num_keypoints=5, **DETECTION_SIZE
@@ -171,7 +167,7 @@ def _keypointrcnn_resnet50_fpn() -> Built:
     return model.eval(), image(64)
 
 
-@case("detection", "torchvision", slow=True, meta=DETECTION_VALUES, train=DETECTION_VALUES)
+@case("detection", "torchvision", slow=True)
 def _maskrcnn_resnet50_fpn() -> Built:
     model = _tv().detection.maskrcnn_resnet50_fpn(
         weights=None, weights_backbone=None, num_classes=3, **DETECTION_SIZE

@@ -39,9 +39,7 @@ class FlopCounter(TorchDispatchMode):
             name += " (data-dependent shape)"
         if flops is None:
             if is_heavy(name):
-                self.uncounted[name] += 1
-                for _, row, _ in self.stack:
-                    row.flops_uncounted += 1
+                self.uncounted_call(name)
             return out
         if flops:
             self.total += flops
@@ -49,3 +47,9 @@ class FlopCounter(TorchDispatchMode):
             for _, row, _ in self.stack:
                 row.flops += flops
         return out
+
+    def uncounted_call(self, name: str) -> None:
+        """A call whose FLOPs are not known: the footer counts it, and the rows in progress are marked."""
+        self.uncounted[name] += 1
+        for _, row, _ in self.stack:
+            row.flops_uncounted += 1

@@ -94,7 +94,8 @@ def fake_world(precision: str) -> Iterator[None]:
     outer = getattr(_ACTIVE, "world", None)
     _ACTIVE.world = contextlib.ExitStack()
     try:
-        with _ACTIVE.world, symbolic_fake_mode():  # (a shape environment: data-dependent sizes are symbols)
+        # (a shape environment: data-dependent sizes are symbols; autocast sees the ops a real step runs)
+        with _ACTIVE.world, symbolic_fake_mode(python_dispatcher=False):
             yield
     finally:
         _ACTIVE.world = outer

@@ -11,6 +11,7 @@ import warnings
 import pytest
 import torch
 from torch import nn
+from torch.nn import functional as F
 from torch.nn.utils import prune
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
@@ -315,7 +316,7 @@ def test_a_count_read_as_a_number_and_used_otherwise_stops_the_dry_run() -> None
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             kept = x[x[:, 0] > 0]
-            return self.fc(torch.zeros(len(kept) * 2, 4))  # 2 * the bound: not a size the dry run knows
+            return self.fc(x.new_zeros(len(kept) * 2, 4))  # 2 * the bound: not a size the dry run knows
 
     with pytest.raises(Exception, match="real tensor values") as info:
         summary(Looped(), input_data=[torch.randn(6, 4)], device="meta", verbose=0)
@@ -341,11 +342,34 @@ def test_a_value_the_data_decides_read_as_a_number_still_stops_with_the_meta_err
     assert "With fake tensors" in str(info.value) and "test_dry_run_causes.py:" in str(info.value)
 
 
-transformers = pytest.importorskip("transformers")
+class _Upsampled(nn.Module):
+    """Mask and Keypoint R-CNN's heads in small: F.interpolate and F.pad of a data-decided count of RoIs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.score = nn.Linear(32, 1)
+        self.head = nn.Conv2d(2, 3, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rois = x[self.score(x.flatten(1))[:, 0] > 0]
+        up = F.interpolate(self.head(rois), scale_factor=2.0, mode="bilinear", recompute_scale_factor=False)
+        return F.pad(up, (1, 1, 1, 1))
+
+
+def test_composite_ops_keep_a_data_decided_count_a_symbol() -> None:
+    """torch's C++ F.interpolate and F.pad asked for the count as a number; their Python decompositions
+    (torch's Python dispatcher, on during the fake pass) keep it a symbol."""
+    x = torch.randn(6, 2, 4, 4, generator=torch.Generator().manual_seed(0))
+    cpu = summary(_Upsampled(), input_data=[x], verbose=0)
+    meta = summary(_Upsampled(), input_data=[x], device="meta", verbose=0)
+    assert "[u0, 3, 10, 10]" in str(meta) and "Sizes incomplete" in str(meta)
+    assert meta.total_params == cpu.total_params
+    stats = summary(_Upsampled(), input_data=[x], train_step=True, verbose=0)
+    assert stats.memory.parameters == sum(p.numel() * 4 for p in _Upsampled().parameters())
 
 
 def _hf(name: str) -> nn.Module:
-    t = transformers
+    t = pytest.importorskip("transformers")
     small = {"vocab_size": 100}
     if name == "bert":
         return t.BertModel(
