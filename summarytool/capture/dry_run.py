@@ -23,7 +23,7 @@ from torch.utils._pytree import tree_map
 from summarytool.analysis.params import is_lazy
 from summarytool.capture.scripted import scripted_copy
 from summarytool.capture.stand_ins import stand_ins
-from summarytool.capture.value_shadows import ValueShadows
+from summarytool.capture.value_shadows import ValueShadows, on_meta
 from summarytool.inputs import map_tensors, move_to
 
 META = torch.device("meta")
@@ -395,14 +395,14 @@ class MetaKernelGaps(TorchDispatchMode):
 
     def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
         kwargs = kwargs or {}
-        if func is self._left_aligned and func is not None and any(_on_meta(a) for a in args):
+        if func is self._left_aligned and func is not None and any(on_meta(a) for a in args):
             # TransformerEncoder asks whether a padding mask is left-aligned (for its nested-tensor
             # fast path); a meta mask has no values: say no, and it takes its ordinary path.
             return False
         if func is self._grouped_mm and func is not None and _has_meta_fp32(args):
             out = func(*tree_map(_to_bf16, args), **tree_map(_to_bf16, kwargs))
             return out.to(torch.float32)
-        if func is self._weight_norm_backward and _on_meta(args[1]):
+        if func is self._weight_norm_backward and on_meta(args[1]):
             # torch 2.8 has no meta kernel for it (the old nn.utils.weight_norm's backward): the
             # gradients of v and g have their shapes.
             return torch.empty_like(args[1]), torch.empty_like(args[2])
@@ -429,10 +429,6 @@ def _has_meta_fp32(args: tuple) -> bool:
     return any(
         isinstance(a, torch.Tensor) and a.dtype == torch.float32 and a.device.type == "meta" for a in args
     )
-
-
-def _on_meta(value: Any) -> bool:
-    return isinstance(value, torch.Tensor) and value.device.type == "meta"
 
 
 def _to_bf16(value: Any) -> Any:

@@ -104,7 +104,7 @@ class ValueShadows(TorchDispatchMode):
                 shadow = self.shadow(args[0])
                 if shadow is not None:
                     return func(shadow, *args[1:], **kwargs)
-        elif func is aten.copy_.default and not _on_meta(args[0]):
+        elif func is aten.copy_.default and not on_meta(args[0]):
             shadow = self.shadow(args[1])
             if shadow is not None:
                 return func(args[0], shadow, *args[2:], **kwargs)
@@ -266,8 +266,9 @@ def _plain(t: torch.Tensor) -> bool:
     return type(t) in (torch.Tensor, nn.Parameter)
 
 
-def _on_meta(t: Any) -> bool:
-    return isinstance(t, torch.Tensor) and t.is_meta
+def on_meta(value: Any) -> bool:
+    """A tensor on the meta device (a fake tensor made there is one too)."""
+    return isinstance(value, torch.Tensor) and value.is_meta
 
 
 def _eligible(t: torch.Tensor) -> bool:
