@@ -49,6 +49,14 @@ def case(family: str, needs: str | None = None, slow: bool = False, name: str | 
     return register
 
 
+def build(case_id: str) -> Built:
+    """The model and summary arguments of one case, by id ("hf/bert"): the zoo other tests share."""
+    found = [c for c in CASES if c.id == case_id]
+    if not found:
+        raise KeyError(f"no corpus case {case_id!r}")
+    return found[0].build()
+
+
 def image(size: int = 64, batch: int = 1) -> dict[str, Any]:
     return {"input_size": (batch, 3, size, size)}
 

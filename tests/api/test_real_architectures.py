@@ -1,7 +1,8 @@
 """Real architectures, built from tiny configs, against PyPI torchinfo 1.8.0 where 1.8.0 and main agree.
 
-Hugging Face T5, BART, Whisper and GPT-2 (with its lm_head tied to the token embedding) are built from
-configs with a few thousand parameters: no weights are downloaded and nothing reaches a model hub.
+Hugging Face T5, BART, Whisper and GPT-2 (with its lm_head tied to the token embedding) are the dry-run
+corpus's (tests/corpus_models.py), built from configs with a few thousand parameters: no weights are
+downloaded and nothing reaches a model hub.
 
 1.8.0 differs from torchinfo main (which summarytool follows) in the footer units, tied/shared weights
 (1.8.0 counts them once per module that holds them), Linear mult-adds on 3-D outputs, "Params size" of
@@ -14,8 +15,8 @@ Param # column of summarytool's table adds up to the total, at depth 3 and at ev
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
+import corpus_models
 import pytest
 import torch
 from support import column_sum
@@ -24,91 +25,26 @@ from torch import nn
 from summarytool import summary
 
 torchinfo = pytest.importorskip("torchinfo", reason="the differential oracle is PyPI torchinfo==1.8.0")
-transformers = pytest.importorskip("transformers")
+pytest.importorskip("transformers")
 
-VOCAB = 100
-TOKENS = {"vocab_size": VOCAB, "pad_token_id": 0, "bos_token_id": 1, "eos_token_id": 2}
-
-
-def _ids(batch: int, length: int) -> torch.Tensor:
-    return torch.randint(3, VOCAB, (batch, length))
-
-
-def t5() -> tuple[nn.Module, dict]:
-    config = transformers.T5Config(
-        d_model=16,
-        d_kv=8,
-        d_ff=32,
-        num_layers=1,
-        num_decoder_layers=1,
-        num_heads=2,
-        decoder_start_token_id=0,
-        vocab_size=VOCAB,
-        pad_token_id=0,
-        eos_token_id=1,
-    )
-    return transformers.T5Model(config), {"input_ids": _ids(2, 5), "decoder_input_ids": _ids(2, 3)}
-
-
-def bart() -> tuple[nn.Module, dict]:
-    config = transformers.BartConfig(
-        d_model=16,
-        encoder_layers=1,
-        decoder_layers=1,
-        encoder_attention_heads=2,
-        decoder_attention_heads=2,
-        encoder_ffn_dim=32,
-        decoder_ffn_dim=32,
-        max_position_embeddings=32,
-        **TOKENS,
-    )
-    return transformers.BartModel(config), {"input_ids": _ids(2, 5), "decoder_input_ids": _ids(2, 3)}
-
-
-def whisper() -> tuple[nn.Module, dict]:
-    config = transformers.WhisperConfig(
-        d_model=16,
-        encoder_layers=1,
-        decoder_layers=1,
-        encoder_attention_heads=2,
-        decoder_attention_heads=2,
-        encoder_ffn_dim=32,
-        decoder_ffn_dim=32,
-        num_mel_bins=8,
-        max_source_positions=10,
-        max_target_positions=16,
-        decoder_start_token_id=1,
-        **TOKENS,
-    )
-    # The encoder's two convolutions halve 20 frames to max_source_positions=10.
-    return transformers.WhisperModel(config), {
-        "input_features": torch.randn(2, 8, 20),
-        "decoder_input_ids": _ids(2, 3),
-    }
-
-
-def gpt2_lm_head() -> tuple[nn.Module, dict]:
-    config = transformers.GPT2Config(n_embd=16, n_layer=1, n_head=2, n_positions=16, **TOKENS)
-    return transformers.GPT2LMHeadModel(config), {"input_ids": _ids(2, 5)}
-
-
-# name -> (factory, whether some parameter is held by more than one module)
-ARCHS: dict[str, tuple[Callable[[], tuple[nn.Module, dict]], bool]] = {
+# name -> (the corpus case it is built as, whether some parameter is held by more than one module)
+ARCHS: dict[str, tuple[str, bool]] = {
     # encoder and decoder T5Stacks each hold the shared token embedding's weight
-    "t5": (t5, True),
+    "t5": ("hf/t5", True),
     # likewise BART's encoder/decoder embed_tokens and `shared`
-    "bart": (bart, True),
+    "bart": ("hf/bart", True),
     # WhisperModel has no output projection, so nothing is tied
-    "whisper": (whisper, False),
+    "whisper": ("hf/whisper", False),
     # lm_head.weight is transformer.wte.weight
-    "gpt2_lm_head": (gpt2_lm_head, True),
+    "gpt2_lm_head": ("hf/gpt2", True),
 }
 DEPTHS = [3, math.inf]
 
 
 def _build(name: str) -> tuple[nn.Module, dict]:
     torch.manual_seed(0)
-    return ARCHS[name][0]()
+    model, kwargs = corpus_models.build(ARCHS[name][0])
+    return model, kwargs["input_data"]
 
 
 def _holders(model: nn.Module) -> dict[int, int]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import warnings
 
+import corpus_models
 import pytest
 import torch
 from torch import nn
@@ -368,58 +369,18 @@ def test_composite_ops_keep_a_data_decided_count_a_symbol() -> None:
     assert stats.memory.parameters == sum(p.numel() * 4 for p in _Upsampled().parameters())
 
 
-def _hf(name: str) -> nn.Module:
-    t = pytest.importorskip("transformers")
-    small = {"vocab_size": 100}
-    if name == "bert":
-        return t.BertModel(
-            t.BertConfig(
-                **small, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32
-            )
-        )
-    if name == "gpt2":
-        return t.GPT2LMHeadModel(
-            t.GPT2Config(**small, n_embd=16, n_layer=1, n_head=2, bos_token_id=0, eos_token_id=0)
-        )
-    if name == "llama":
-        return t.LlamaForCausalLM(
-            t.LlamaConfig(
-                **small,
-                hidden_size=16,
-                intermediate_size=32,
-                num_hidden_layers=1,
-                num_attention_heads=2,
-                num_key_value_heads=1,
-            )
-        )
-    if name == "distilbert":
-        return t.DistilBertModel(t.DistilBertConfig(**small, dim=16, n_layers=1, n_heads=2, hidden_dim=32))
-    if name == "mixtral":
-        return t.MixtralForCausalLM(
-            t.MixtralConfig(
-                **small,
-                hidden_size=16,
-                intermediate_size=32,
-                num_hidden_layers=1,
-                num_attention_heads=2,
-                num_key_value_heads=1,
-                num_local_experts=4,
-                num_experts_per_tok=2,
-            )
-        )
-    raise KeyError(name)
-
-
-@pytest.mark.parametrize("name", ["bert", "gpt2", "llama", "distilbert", "mixtral"])
+@pytest.mark.parametrize("name", ["bert", "gpt2", "llama", "distilbert", "mixtral_moe"])
 def test_hugging_face_models_whose_mask_code_reads_values(name: str) -> None:
     """Their attention-mask code calls .item(); the estimate falls back to fake tensors, as the dry run does.
-    Mixtral's fp32 _grouped_mm has no meta kernel for fp32: it runs on bf16 stand-ins."""
-    data = {"input_ids": torch.randint(0, 100, (2, 6)), "attention_mask": torch.ones(2, 6, dtype=torch.long)}
-    cpu = summary(_hf(name).eval(), input_data=data, verbose=0)
-    meta = summary(_hf(name).eval(), input_data=data, device="meta", verbose=0)
+    Mixtral's fp32 _grouped_mm has no meta kernel for fp32: it runs on bf16 stand-ins. (The corpus's
+    tiny configs, with one padded row in the attention mask.)"""
+    pytest.importorskip("transformers")
+    model, kwargs = corpus_models.build(f"hf/{name}")
+    cpu = summary(model, **kwargs, verbose=0)
+    meta = summary(model, **kwargs, device="meta", verbose=0)
     assert _table(meta) == _table(cpu)
-    stats = summary(_hf(name).eval(), input_data=data, train_step=True, verbose=0)
-    assert stats.memory.parameters == sum(p.numel() * 4 for p in _hf(name).parameters())
+    stats = summary(model, **kwargs, train_step=True, verbose=0)
+    assert stats.memory.parameters == sum(p.numel() * 4 for p in model.parameters())
 
 
 def test_sizes_the_data_decides_are_said_in_the_footer() -> None:
