@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_map
+from torch.utils._pytree import tree_leaves, tree_map
 
 from summarytool.analysis.params import is_lazy
 from summarytool.capture.scripted import scripted_copy
@@ -82,7 +82,7 @@ def _copy_with(model: nn.Module, make: Any, purpose: str, advice: str, device: t
     """A deep copy whose tensors are `make(tensor)` (shared ones stay shared).
 
     Parameters, buffers and plain tensor attributes (a pruned module's computed ``weight``, the old
-    ``weight_norm``'s, a mask kept as an attribute) are all replaced, so no real data is copied
+    ``weight_norm``'s, a mask kept as an attribute, tensors kept in a list or dict) are all replaced, so no real data is copied
     for a dry run and no tensor is left behind on another device. A lazy module's uninitialised
     parameters are made anew on `device`, where its first call materialises them.
     """
@@ -104,9 +104,13 @@ def _copy_with(model: nn.Module, make: Any, purpose: str, advice: str, device: t
             if name.endswith("_mask") and b.device.type != "meta" and memo[id(b)].device.type == "meta":
                 # A pruning mask on meta has no ones to count: keep the real count beside it.
                 memo[id(b)].live_count = int(torch.count_nonzero(b))
-        for value in module.__dict__.values():
-            if isinstance(value, torch.Tensor) and id(value) not in memo:
-                memo[id(value)] = make(value.detach())
+        for name, value in module.__dict__.items():
+            if name in _MODULE_SLOTS:
+                continue
+            # (a tensor kept in a list, tuple or dict too: torchvision's AnchorGenerator's cell anchors)
+            for t in tree_leaves(value) if isinstance(value, (list, tuple, dict)) else (value,):
+                if isinstance(t, torch.Tensor) and id(t) not in memo:
+                    memo[id(t)] = make(t.detach())
     try:
         return copy.deepcopy(model, memo)
     except torch.OutOfMemoryError:
@@ -115,6 +119,10 @@ def _copy_with(model: nn.Module, make: Any, purpose: str, advice: str, device: t
         raise RuntimeError(
             f"Cannot copy {type(model).__name__} for {purpose} ({type(exc).__name__}: {exc}). {advice}"
         ) from exc
+
+
+# nn.Module's own dicts in __dict__ (their tensors are handled above as parameters and buffers)
+_MODULE_SLOTS = frozenset({"_parameters", "_buffers", "_modules"})
 
 
 def to_meta(x: Any, keep_lengths: bool = False) -> Any:

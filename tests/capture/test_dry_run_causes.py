@@ -114,6 +114,33 @@ def test_a_big_plain_tensor_attribute_is_not_copied_for_real() -> None:
     assert model.scale.device.type == "cpu"  # the caller's model is untouched
 
 
+class _Anchored(nn.Module):
+    """Tensors kept in a list and a dict attribute, as torchvision's AnchorGenerator keeps its cell anchors."""
+
+    def __init__(self, size: int = 4) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.anchors = [torch.ones(size, 4), torch.zeros(2, 4)]
+        self.tables = {"scale": torch.full((size,), 2.0)}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scale = self.tables["scale"].to(x.device)[:4]
+        return self.fc(x) * scale + self.anchors[0].to(x.device)[:1]
+
+
+def test_tensors_in_container_attributes_are_replaced_in_the_copy() -> None:
+    """A meta copy held the list's tensors for real (a big one was copied), and a mixed-precision estimate
+    failed to copy the model at all (a real tensor deep-copied under fake tensors)."""
+    model = _Anchored(size=1_000_000)
+    copy = meta_copy(model)
+    assert [t.device.type for t in copy.anchors] == ["meta", "meta"]
+    assert copy.tables["scale"].device.type == "meta"
+    assert model.anchors[0].device.type == "cpu" and model.tables["scale"].device.type == "cpu"
+    for precision in ("fp32", "bf16-mixed"):
+        stats = summary(_Anchored(), input_size=(2, 4), train_step=True, precision=precision, verbose=0)
+        assert stats.memory.parameters == 80
+
+
 def test_scalar_buffers_stay_real_in_the_copy_and_the_caller_keeps_its_own() -> None:
     model = nn.BatchNorm1d(4, momentum=None).train()
     copy = meta_copy(model)
