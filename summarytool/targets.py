@@ -20,6 +20,7 @@ import contextlib
 import hashlib
 import importlib
 import importlib.util
+import inspect
 import json
 import os
 import sys
@@ -307,10 +308,11 @@ def _optional(package: str, text: str) -> Any:
 def _torchvision(target: Target) -> nn.Module:
     _optional("torchvision", target.text)
     models = importlib.import_module("torchvision.models")
-    if "weights" in target.kwargs or "pretrained" in target.kwargs:
+    asked = [k for k in ("weights", "weights_backbone", "pretrained") if k in target.kwargs]
+    if asked:
         raise TargetError(
-            f"{target.text!r} asks for weights; summarytool never downloads them",
-            f"drop weights=/pretrained=; the summary of torchvision:{target.name} is the same without them",
+            f"{target.text!r} asks for weights ({asked[0]}=); summarytool never downloads them",
+            f"drop {asked[0]}=; the summary of torchvision:{target.name} is the same without them",
         )
     try:
         builder = models.get_model_builder(target.name)
@@ -319,7 +321,17 @@ def _torchvision(target: Target) -> nn.Module:
             f"torchvision has no model {target.name!r}",
             "list the names with: python -c 'import torchvision; print(torchvision.models.list_models())'",
         ) from exc
-    return _build_with(builder, target, weights=None)
+    forced: dict[str, Any] = {"weights": None}
+    if "weights_backbone" in _parameters(builder):  # (detection, segmentation: ImageNet backbones by default)
+        forced["weights_backbone"] = None
+    return _build_with(builder, target, **forced)
+
+
+def _parameters(builder: Any) -> set[str]:
+    try:
+        return set(inspect.signature(builder).parameters)
+    except (TypeError, ValueError):  # (a builtin or an odd callable: pass only weights=None)
+        return set()
 
 
 def _timm(target: Target) -> nn.Module:

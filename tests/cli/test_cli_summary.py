@@ -356,10 +356,16 @@ FAKES = {
                 raise RuntimeError("would download weights")
             return nn.Sequential(nn.Flatten(), nn.Linear(12, num_classes))
 
+        def tiny_detector(*, weights="DEFAULT", weights_backbone="DEFAULT", num_classes=91):
+            # (torchvision's detection and segmentation builders: ImageNet backbone weights by default)
+            if weights is not None or weights_backbone is not None:
+                raise RuntimeError("would download weights")
+            return nn.Sequential(nn.Flatten(), nn.Linear(12, num_classes))
+
         def get_model_builder(name):
-            if name != "tiny":
+            if name not in ("tiny", "tiny_detector"):
                 raise ValueError(f"Unknown model {name}")
-            return tiny
+            return {"tiny": tiny, "tiny_detector": tiny_detector}[name]
     """,
     "timm/__init__.py": """
         import fnmatch
@@ -427,6 +433,18 @@ def test_torchvision_target_never_asks_for_weights(fake_packages: dict) -> None:
     assert asks.returncode == 2 and "never downloads" in asks.stderr
     unknown = run_process("summary", "torchvision:huge", env=fake_packages)
     assert unknown.returncode == 2 and "torchvision has no model 'huge'" in unknown.stderr
+
+
+def test_torchvision_detector_target_never_asks_for_backbone_weights(fake_packages: dict) -> None:
+    """Detection and segmentation builders download ImageNet backbone weights unless told weights_backbone=None."""
+    done = run_process(
+        "summary", "torchvision:tiny_detector(num_classes=3)", "--input-size", "1,3,2,2", env=fake_packages
+    )
+    assert done.returncode == 0, done.stderr
+    asks = run_process(
+        "summary", "torchvision:tiny_detector(weights_backbone='IMAGENET1K_V1')", env=fake_packages
+    )
+    assert asks.returncode == 2 and "never downloads" in asks.stderr and "weights_backbone" in asks.stderr
 
 
 def test_timm_target_is_built_with_pretrained_false(fake_packages: dict) -> None:
