@@ -466,8 +466,8 @@ def summarize_target(target: str, args: argparse.Namespace) -> Any:
         check_input_memory(kwargs, device, " ".join(f"--input-size {s}" for s in args.input_size))
         try:
             stats = summary(model, **kwargs)
-        except SummaryError:
-            raise
+        except SummaryError as exc:
+            raise _with_mode_hint(exc, model, args.mode) from exc.__cause__
         except (ValueError, TypeError) as exc:  # summary() rejecting an argument
             raise UsageError(str(exc), "fix the option it names; see `summarytool summary --help`") from exc
         except Exception as exc:
@@ -485,6 +485,24 @@ def summarize_target(target: str, args: argparse.Namespace) -> Any:
             ) from exc
     stats.run_settings = run_settings(target, args)
     return stats
+
+
+def _with_mode_hint(exc: Any, model: Any, mode: str) -> Any:
+    """A model that says it failed for being in training mode (torchvision's detectors want targets
+    there, and library models are built in it): the error points at --mode eval."""
+    cause = exc.__cause__ or exc
+    in_training = mode == "train" or (mode == "same" and getattr(model, "training", False))
+    if not in_training or "train" not in str(cause).lower():
+        return exc
+    hint = (
+        f"The model ran in training mode (--mode {mode}"
+        + ("; library models are built in it" if mode == "same" else "")
+        + "); for a summary of inference, run with --mode eval."
+    )
+    out = type(exc)(
+        f"{exc}\n{hint}", exc.partial_summary, exc.module_name, exc.module_class, exc.input_shapes
+    )
+    return out
 
 
 def render(stats: Any, fmt: str) -> str:

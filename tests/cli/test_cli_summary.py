@@ -63,6 +63,19 @@ class Mismatch(nn.Module):
         return self.head(self.features(x))
 
 
+class NeedsTargets(nn.Module):
+    """torchvision's detectors in small: in training mode forward() wants targets."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor, targets: object = None) -> torch.Tensor:
+        if self.training and targets is None:
+            raise ValueError("targets should not be None when in training mode")
+        return self.fc(x)
+
+
 def build_small() -> nn.Module:
     """A factory function TARGET."""
     return CliNet(width=2, num_classes=3)
@@ -325,6 +338,16 @@ def test_arguments_are_literals_never_code(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "is not a literal" in done.stderr and "fix: only numbers, strings" in done.stderr
     assert not marker.exists()
+
+
+def test_a_model_failing_in_training_mode_is_pointed_at_mode_eval() -> None:
+    done = run_cli("summary", target("NeedsTargets"), "--input-size", "2,4")
+    assert done.returncode == 1 and "targets should not be None" in done.stderr
+    assert "ran in training mode" in done.stderr and "--mode eval" in done.stderr
+    evaluated = run_cli("summary", target("NeedsTargets"), "--input-size", "2,4", "--mode", "eval")
+    assert evaluated.returncode == 0, evaluated.stderr
+    other = run_cli("summary", target("CliNet"), "--input-size", "1,4,9,9")  # (4 channels for its 3)
+    assert other.returncode == 1 and "training mode" not in other.stderr
 
 
 def test_argparse_errors_are_exit_2_too() -> None:
