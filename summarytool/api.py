@@ -520,6 +520,9 @@ def _run_forward(
                 warnings.filterwarnings(
                     "ignore", message=r"Using `torch.compile\(module\)` when there are global hooks"
                 )
+                # torchvision's fake NMS kernel (a dry run's, not the user's code) calls an API newer
+                # torch deprecates.
+                warnings.filterwarnings("ignore", message=r"`create_unbacked_symint` is deprecated")
                 if isinstance(x, Mapping):
                     output = model(**x, **kwargs)
                 else:
