@@ -17,6 +17,8 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn import functional as F
+from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves, tree_map
 
@@ -158,7 +160,7 @@ def _fake_tensor() -> Any:
 
 
 @contextlib.contextmanager
-def symbolic_fake_mode(python_dispatcher: bool = True) -> Iterator[None]:
+def symbolic_fake_mode(composites: bool = True) -> Iterator[None]:
     """Fake tensors with a shape environment: data-dependent sizes become symbols (u0, u1, ...).
 
     A Python condition on such a size (``if boxes.numel() == 0:``) is decided at the largest size the
@@ -166,18 +168,39 @@ def symbolic_fake_mode(python_dispatcher: bool = True) -> Iterator[None]:
     becomes the symbol again in the tensor made from it (see `_largest_sizes_classes`). Library
     functions that size their work by tensor values (box coordinates) have stand-ins (`stand_ins.py`).
 
-    torch's Python dispatcher is on meanwhile, as under torch.export: composite ops (``F.interpolate``,
-    ``F.pad``) then run their Python decompositions, which keep a symbolic size a symbol, where their
-    C++ kernels would ask for it as a number. A mixed-precision estimate leaves it off
-    (`python_dispatcher=False`): under autocast, those decompositions are not the ops a real step runs
-    (a bf16 transformer step's estimate moved 8% away from the measured one).
+    ``F.interpolate``, ``F.pad`` and the backward run under torch's Python dispatcher (`_SymbolicComposites`),
+    unless `composites` is False (a mixed-precision estimate: autocast must see the ops a real step runs).
     """
-    from torch._dispatch.python import enable_python_dispatcher
-
     mode, env = _largest_sizes_classes()
-    dispatcher = enable_python_dispatcher() if python_dispatcher else contextlib.nullcontext()
-    with mode(shape_env=env(), allow_non_fake_inputs=True), dispatcher, stand_ins():
+    functions = _SymbolicComposites() if composites else contextlib.nullcontext()
+    with mode(shape_env=env(), allow_non_fake_inputs=True), functions, stand_ins():
         yield
+
+
+class _SymbolicComposites(TorchFunctionMode):
+    """``F.interpolate``, ``F.pad`` and backward passes under torch's Python dispatcher (thread-local), as
+    under torch.export.
+
+    Their C++ kernels ask for a symbolic batch size as a number (Mask R-CNN's masks, Keypoint R-CNN's
+    heatmaps: ``[Min(100, u9), ...]``); their Python decompositions keep it a symbol. Only these: with
+    the dispatcher on for the whole pass, torch 2.8's decomposition of slicing turned ``keep[:5]`` of a
+    data-decided count into a plain 5, and a mixed estimate's autocast saw other ops than a real step's
+    (a bf16 transformer's estimate moved 8% away from the measured one).
+    """
+
+    def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+        if func in _COMPOSITES:
+            from torch._dispatch.python import enable_python_dispatcher
+
+            with enable_python_dispatcher():
+                return func(*args, **(kwargs or {}))
+        return func(*args, **(kwargs or {}))
+
+
+# (a backward pass too: the backward kernels of these ask for sizes as numbers in C++ as well)
+_COMPOSITES = frozenset(
+    {F.interpolate, F.pad, torch._C._nn.pad, torch.Tensor.backward, torch.autograd.backward}
+)
 
 
 class NumberNotFollowedError(RuntimeError):
@@ -284,9 +307,10 @@ def _largest_sizes_classes() -> tuple[type, type]:
                 args = (*args[:where], env.put_back(args[where]), *args[where + 1 :])
             env.in_op += 1
             try:
-                return super().__torch_dispatch__(func, types, args, kwargs)
+                out = super().__torch_dispatch__(func, types, args, kwargs)
             finally:
                 env.in_op -= 1
+            return _symbolic_slice(args, out) if func is _SLICE else out
 
         def __enter__(self) -> Any:
             self.depth = (
@@ -309,6 +333,30 @@ def _largest_sizes_classes() -> tuple[type, type]:
 
     _CLASSES.append((LargestSizesMode, LargestSizes))
     return _CLASSES[0]
+
+
+_SLICE = torch.ops.aten.slice.Tensor
+
+
+def _symbolic_slice(args: tuple, out: Any) -> Any:
+    """``keep[:5]`` of a data-decided count, as ``Min(5, u0)`` rows where torch made them a plain 5.
+
+    torch 2.8's decomposition of slicing asks whether the count is below the end, which the dry run
+    decides at the count's upper bound (12 boxes: no), so the slice came out as 5 rows, a bound passing
+    for a known size. Newer torch keeps ``Min(5, u0)``; this gives the same: a view of the first rows.
+    """
+    x, dim = args[0], args[1] if len(args) > 1 else 0
+    given = list(args[2:5])
+    start, end, step = given + [None, None, 1][len(given) :]
+    size = x.shape[dim]
+    plain = isinstance(out, torch.Tensor) and not isinstance(out.shape[dim], torch.SymInt)
+    if not (plain and isinstance(size, torch.SymInt) and start in (None, 0) and step == 1):
+        return out
+    if type(end) is not int or end < 0:
+        return out
+    shape = list(out.shape)
+    shape[dim] = torch.sym_min(end, size)
+    return x.as_strided(shape, x.stride(), x.storage_offset())
 
 
 def _size_arguments() -> dict[Any, int]:

@@ -54,13 +54,13 @@ class _Detector(nn.Module):
     def __init__(self, during: object = None) -> None:
         super().__init__()
         self.score = nn.Linear(16, 1)
-        self.box = nn.Linear(16, 4)
+        self.box = nn.Linear(1, 4)
         self.mask = nn.Conv2d(1, 2, 1)
         self.during = during  # called inside forward, after the paste
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         kept = x[self.score(x.flatten(1))[:, 0] > 0]  # [u0, 1, 4, 4]
-        boxes = (self.box(kept.flatten(1)).abs() * 3).round()
+        boxes = (self.box(kept.mean((2, 3))).abs() * 3).round()  # (torch 2.8 cannot flatten [u0, ...])
         pasted = sys.modules["boxlib.api"].paste(self.mask(kept), boxes, 8)
         if self.during is not None:
             self.during()
