@@ -95,7 +95,7 @@ def fake_world(precision: str) -> Iterator[None]:
     _ACTIVE.world = contextlib.ExitStack()
     try:
         # (a shape environment: data-dependent sizes are symbols; autocast sees the ops a real step runs)
-        with _ACTIVE.world, symbolic_fake_mode(python_dispatcher=False):
+        with _ACTIVE.world, symbolic_fake_mode(composites=False):
             yield
     finally:
         _ACTIVE.world = outer
