@@ -50,7 +50,9 @@ def meta_copy(model: nn.Module, device: torch.device = META) -> nn.Module:
         "and pass that to summary(..., device='meta')."
     )
     if device != META:
-        return _copy_with(model, lambda t: torch.empty_like(t, device=device), "a dry run", advice, device)
+        return _copy_with(
+            model, lambda t: torch.empty_like(t, device=device), "a dry run", advice, device, fake=True
+        )
     return _copy_with(model, _meta_like, "a dry run", advice, META)
 
 
@@ -80,11 +82,13 @@ def device_copy(model: nn.Module, device: torch.device) -> nn.Module:
     return _copy_with(model, make, f"measuring memory on {device}", advice, device)
 
 
-def _copy_with(model: nn.Module, make: Any, purpose: str, advice: str, device: torch.device) -> nn.Module:
+def _copy_with(
+    model: nn.Module, make: Any, purpose: str, advice: str, device: torch.device, fake: bool = False
+) -> nn.Module:
     """A deep copy whose tensors are `make(tensor)` (shared ones stay shared).
 
     Parameters, buffers and plain tensor attributes (a pruned module's computed ``weight``, the old
-    ``weight_norm``'s, a mask kept as an attribute, tensors kept in a list or dict) are all replaced, so no real data is copied
+    ``weight_norm``'s, a mask kept as an attribute; with `fake`, tensors kept in a list or dict) are all replaced, so no real data is copied
     for a dry run and no tensor is left behind on another device. A lazy module's uninitialised
     parameters are made anew on `device`, where its first call materialises them.
     """
@@ -109,8 +113,12 @@ def _copy_with(model: nn.Module, make: Any, purpose: str, advice: str, device: t
         for name, value in module.__dict__.items():
             if name in _MODULE_SLOTS:
                 continue
-            # (a tensor kept in a list, tuple or dict too: torchvision's AnchorGenerator's cell anchors)
-            for t in tree_leaves(value) if isinstance(value, (list, tuple, dict)) else (value,):
+            # A tensor kept in a list, tuple or dict (torchvision's anchor generators) is copied for real on
+            # meta: code mixes it with the CPU tensors it makes (SSD's box generator), as it does in a real
+            # run, where module.to() leaves it on the CPU too. Under fake tensors (a mixed estimate) no real
+            # copy can be made, and a fake CPU stand-in is as good.
+            inside = isinstance(value, (list, tuple, dict)) and fake
+            for t in tree_leaves(value) if inside else (value,):
                 if isinstance(t, torch.Tensor) and id(t) not in memo:
                     memo[id(t)] = make(t.detach())
     try:
