@@ -198,9 +198,7 @@ class _SymbolicComposites(TorchFunctionMode):
 
     def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
         if func in _COMPOSITES:
-            from torch._dispatch.python import enable_python_dispatcher
-
-            with enable_python_dispatcher():
+            with _python_dispatcher():
                 return func(*args, **(kwargs or {}))
         return func(*args, **(kwargs or {}))
 
@@ -470,7 +468,14 @@ class MetaKernelGaps(TorchDispatchMode):
             # torch 2.8 has no meta kernel for it (the old nn.utils.weight_norm's backward): the
             # gradients of v and g have their shapes.
             return torch.empty_like(args[1]), torch.empty_like(args[2])
-        out = self._shadows.run(func, args, kwargs)
+        if func in _VIEWS and _has_symbolic_size(args):
+            # torch 2.8's C++ meta kernel of view asks for every size as a number ("SymIntArrayRef
+            # expected to contain only concrete integers"): a data-decided count (torchvision's
+            # ``flatten(start_dim=1)`` of its RoIs) fails there. Its Python meta keeps the symbol.
+            with _python_dispatcher():
+                out = self._shadows.run(func, args, kwargs)
+        else:
+            out = self._shadows.run(func, args, kwargs)
         if _is_nms(func) and args and isinstance(out, torch.Tensor):
             # Non-maximum suppression keeps some of its boxes: at most all of them. torchvision's fake
             # kernel leaves the count unbounded, so say so (a dry run decides guards at upper bounds).
@@ -482,6 +487,25 @@ class MetaKernelGaps(TorchDispatchMode):
                     if upper.is_number and upper.is_finite:
                         torch._check(kept <= int(upper))
         return out
+
+
+_VIEWS = frozenset({torch.ops.aten.view.default, torch.ops.aten._unsafe_view.default})
+
+
+def _has_symbolic_size(args: tuple) -> bool:
+    """True when a tensor among `args` has a symbolic size, or a size among them is one (``view(u0, -1)``)."""
+    for leaf in tree_leaves(args):
+        if isinstance(leaf, torch.SymInt):
+            return True
+        if isinstance(leaf, torch.Tensor) and any(isinstance(n, torch.SymInt) for n in leaf.shape):
+            return True
+    return False
+
+
+def _python_dispatcher() -> Any:
+    from torch._dispatch.python import enable_python_dispatcher
+
+    return enable_python_dispatcher()
 
 
 def _is_nms(func: Any) -> bool:

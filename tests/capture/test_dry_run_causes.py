@@ -396,6 +396,32 @@ def test_composite_ops_keep_a_data_decided_count_a_symbol() -> None:
     assert stats.memory.parameters == sum(p.numel() * 4 for p in _Upsampled().parameters())
 
 
+class _Flattened(nn.Module):
+    """Faster R-CNN's box head in small: ``flatten(start_dim=1)`` and a reshape of a data-decided count."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.head = nn.Linear(32, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rois = x[x[:, 0, 0, 0] > 0]
+        out = self.head(rois.flatten(start_dim=1))
+        return out.reshape(rois.shape[0], -1, 1)
+
+
+def test_a_view_of_a_data_decided_count_keeps_it_a_symbol() -> None:
+    """torch 2.8's C++ meta kernel of view asked for the count as a number ("SymIntArrayRef expected to
+    contain only concrete integers"), so every torchvision detector's dry run failed on the image's torch;
+    its Python meta keeps the symbol."""
+    x = torch.randn(6, 2, 4, 4, generator=torch.Generator().manual_seed(0))
+    cpu = summary(_Flattened(), input_data=[x], verbose=0)
+    meta = summary(_Flattened(), input_data=[x], device="meta", verbose=0)
+    assert "[u0, 3]" in str(meta) and "Sizes incomplete" in str(meta)
+    assert meta.total_params == cpu.total_params
+    stats = summary(_Flattened(), input_data=[x], train_step=True, verbose=0)
+    assert stats.memory.parameters == sum(p.numel() * 4 for p in _Flattened().parameters())
+
+
 @pytest.mark.parametrize("name", ["bert", "gpt2", "llama", "distilbert", "mixtral_moe"])
 def test_hugging_face_models_whose_mask_code_reads_values(name: str) -> None:
     """Their attention-mask code calls .item(); the estimate falls back to fake tensors, as the dry run does.
