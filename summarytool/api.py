@@ -495,10 +495,12 @@ def _run_forward(
         guard = ModelStateGuard(model, device, recorder.registry.modules, warn_writes=step is None)
         # (Meta-kernel gaps are bridged for the backward pass and optimizer step too.)
         on_meta = is_meta_pass(x)
+        # (A mixed estimate's fake CPU pass has the same gaps: NMS counts, views of data-decided counts.)
+        fake_cpu = plan is not None and plan.dry_run and plan.mixed
         with (
             guard,
             grad_mode,
-            MetaKernelGaps() if on_meta else contextlib.nullcontext(),
+            MetaKernelGaps() if on_meta or fake_cpu else contextlib.nullcontext(),
             contextlib.nullcontext() if on_meta else ordinary_paths(recorder.registry.modules),
         ):
             if mode != Mode.SAME:

@@ -176,13 +176,15 @@ def symbolic_fake_mode(composites: bool = True) -> Iterator[None]:
     becomes the symbol again in the tensor made from it (see `_largest_sizes_classes`). Library
     functions that size their work by tensor values (box coordinates) have stand-ins (`stand_ins.py`).
 
-    ``F.interpolate``, ``F.pad`` and the backward run under torch's Python dispatcher (`_SymbolicComposites`),
-    unless `composites` is False (a mixed-precision estimate: autocast must see the ops a real step runs).
+    ``F.interpolate``, ``F.pad`` and the backward run under torch's Python dispatcher (`_SymbolicComposites`);
+    with `composites` False (a mixed-precision estimate: autocast must see the ops a real step runs), only
+    once the pass has a size the data decides (a detector's heads: without it they could not run at all).
     """
     mode, env = _largest_sizes_classes()
-    functions = _SymbolicComposites() if composites else contextlib.nullcontext()
-    with mode(shape_env=env(), allow_non_fake_inputs=True), functions, stand_ins():
-        yield
+    shape_env = env()
+    with mode(shape_env=shape_env, allow_non_fake_inputs=True), _SymbolicComposites(shape_env, composites):
+        with stand_ins():
+            yield
 
 
 class _SymbolicComposites(TorchFunctionMode):
@@ -193,11 +195,16 @@ class _SymbolicComposites(TorchFunctionMode):
     heatmaps: ``[Min(100, u9), ...]``); their Python decompositions keep it a symbol. Only these: with
     the dispatcher on for the whole pass, torch 2.8's decomposition of slicing turned ``keep[:5]`` of a
     data-decided count into a plain 5, and a mixed estimate's autocast saw other ops than a real step's
-    (a bf16 transformer's estimate moved 8% away from the measured one).
+    (a bf16 transformer's estimate moved 8% away from the measured one). So with `always` False (a mixed
+    estimate) they do so only after the pass made a data-decided size, which only such models do.
     """
 
+    def __init__(self, shape_env: Any, always: bool = True) -> None:
+        super().__init__()
+        self.shape_env, self.always = shape_env, always
+
     def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
-        if func in _COMPOSITES:
+        if func in _COMPOSITES and (self.always or self.shape_env.data_decided):
             with _python_dispatcher():
                 return func(*args, **(kwargs or {}))
         return func(*args, **(kwargs or {}))
@@ -256,6 +263,11 @@ def _largest_sizes_classes() -> tuple[type, type]:
             super().__init__(*args, **kwargs)
             self.reads: list[NumberRead] = []
             self.in_op = 0  # > 0 while the fake mode runs an op's kernel
+            self.data_decided = False  # True once a size the data decides exists (u0, ...)
+
+        def create_unbacked_symint(self, *args: Any, **kwargs: Any) -> Any:
+            self.data_decided = True
+            return super().create_unbacked_symint(*args, **kwargs)
 
         def evaluate_expr(self, orig_expr: Any, *args: Any, **kwargs: Any) -> Any:
             try:

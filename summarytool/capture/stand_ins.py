@@ -8,7 +8,9 @@ could take. What they return is sized by the detection count and the image alone
 that: tensors of the real function's shapes and dtypes (the count stays a symbol), computed from the
 same inputs so that a training-step estimate's backward reaches the heads that made them. Their own
 work, box-sized interpolations, is not counted: each call is a "FLOPs incomplete" note, its row is
-marked, and the footer's "Sizes incomplete" names the symbolic rows.
+marked, and the footer's "Sizes incomplete" names the symbolic rows. torchvision's ``batched_nms`` loops
+over the classes the data holds once it has many boxes (Faster R-CNN's detections at 800 x 800): its
+stand-in is torchvision's own other path, which keeps the same boxes, and its work is counted.
 
 A stand-in acts only in a thread whose dry run is in its fake-tensor pass (`stand_ins`), and only on
 fake tensors; every other call, in any thread, runs the library's function. The wrappers are put in
@@ -44,11 +46,28 @@ def _heatmaps_to_keypoints(maps: torch.Tensor, rois: torch.Tensor) -> Any:
     return xy, maps[:, :, 0, 0].to(torch.float32, copy=True)
 
 
-# (module, function) -> stand-in with the same signature
+def _batched_nms(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor, iou_threshold: float) -> Any:
+    """torchvision's own offset-per-class path, which it takes on a GPU up to 20,000 box coordinates.
+
+    Above that (and on the CPU above 4,000) it loops over the classes the data holds (``torch.unique``):
+    a loop count no dry run has. Both paths keep the same boxes (but for float rounding of the offset
+    coordinates at the IoU threshold); a dry run needs only their shapes.
+    """
+    from torchvision.ops import boxes as box_ops
+
+    trick = getattr(box_ops, "_batched_nms_coordinate_trick", None)
+    return NotImplemented if trick is None else trick(boxes, scores, idxs, iou_threshold)
+
+
+# (module, function) -> stand-in with the same signature (NotImplemented: call the function after all)
 STAND_INS: dict[tuple[str, str], Callable[..., Any]] = {
     ("torchvision.models.detection.roi_heads", "paste_masks_in_image"): _paste_masks_in_image,
     ("torchvision.models.detection.roi_heads", "heatmaps_to_keypoints"): _heatmaps_to_keypoints,
+    ("torchvision.ops.boxes", "batched_nms"): _batched_nms,
 }
+# Stand-ins that compute what the function computes, by another of its own paths: their work is
+# counted as it runs, with no "FLOPs incomplete" note.
+SAME_WORK = frozenset({("torchvision.ops.boxes", "batched_nms")})
 
 _LOCK = threading.Lock()
 _INSTALLED: list[tuple[Any, str, Any, Any]] = []  # (module, name, original, wrapper)
@@ -81,7 +100,8 @@ def _install() -> None:
         original = getattr(home, name, None)
         if original is None:  # (the library is not imported, or has no such function in this version)
             continue
-        wrapper = _wrapper(original, stand_in, f"{module_name.split('.')[0]} {name}")
+        label = None if (module_name, name) in SAME_WORK else f"{module_name.split('.')[0]} {name}"
+        wrapper = _wrapper(original, stand_in, label)
         # Every loaded module of the library that holds the function under that name calls it
         # (torchvision's transform.py imports paste_masks_in_image from roi_heads).
         package = module_name.split(".")[0]
@@ -101,15 +121,23 @@ def _uninstall() -> None:
             setattr(module, name, original)
 
 
-def _wrapper(original: Callable[..., Any], stand_in: Callable[..., Any], label: str) -> Callable[..., Any]:
+def _wrapper(
+    original: Callable[..., Any], stand_in: Callable[..., Any], label: str | None
+) -> Callable[..., Any]:
+    """`label` None: the stand-in's work is the function's (counted as it runs)."""
+
     @functools.wraps(original)
     def call(*args: Any, **kwargs: Any) -> Any:
         if not getattr(_ACTIVE, "depth", 0) or not any(_is_fake(a) for a in (*args, *kwargs.values())):
             return original(*args, **kwargs)
-        for mode in _get_current_dispatch_mode_stack():
-            if isinstance(mode, FlopCounter):
-                mode.uncounted_call(f"{label} (box sizes decide)")
-        return stand_in(*args, **kwargs)
+        out = stand_in(*args, **kwargs)
+        if out is NotImplemented:
+            return original(*args, **kwargs)
+        if label is not None:
+            for mode in _get_current_dispatch_mode_stack():
+                if isinstance(mode, FlopCounter):
+                    mode.uncounted_call(f"{label} (box sizes decide)")
+        return out
 
     return call
 
