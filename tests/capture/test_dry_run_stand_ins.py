@@ -284,7 +284,6 @@ def test_mixed_precision_estimates_of_torchvisions_detectors(name: str) -> None:
     mixed = summary(model, **kwargs, train_step=True, precision="bf16-mixed", verbose=0)
     assert mixed.memory.parameters == fp32.memory.parameters  # (fp32 master weights)
     assert 0 < mixed.memory.peak_bytes
-    if (
-        name != "ssdlite320_mobilenet_v3_large"
-    ):  # (its mixed backward reaches no parameter: not yet known why)
-        assert mixed.memory.gradients == fp32.memory.gradients > 0
+    # Adam keeps state for each parameter the backward reached: the same ones, in fp32, as fp32's step.
+    # (The gradients live at the peak may differ: SSDlite's mixed peak is in its forward pass.)
+    assert mixed.memory.persistent_optimizer_state == fp32.memory.persistent_optimizer_state > 0
