@@ -480,13 +480,11 @@ class MetaKernelGaps(TorchDispatchMode):
             # torch 2.8 has no meta kernel for it (the old nn.utils.weight_norm's backward): the
             # gradients of v and g have their shapes.
             return torch.empty_like(args[1]), torch.empty_like(args[2])
-        if func in _VIEWS and _has_symbolic_size(args):
-            # torch 2.8's C++ meta kernel of view asks for every size as a number ("SymIntArrayRef
-            # expected to contain only concrete integers"): a data-decided count (torchvision's
-            # ``flatten(start_dim=1)`` of its RoIs) fails there. Its Python meta keeps the symbol.
-            with _python_dispatcher():
-                out = self._shadows.run(func, args, kwargs)
-        else:
+        # torch 2.8's C++ meta kernel of view asks for every size as a number ("SymIntArrayRef expected
+        # to contain only concrete integers"): a data-decided count (torchvision's ``flatten(start_dim=1)``
+        # of its RoIs) fails there. Its Python meta keeps the symbol.
+        symbolic_view = func in _VIEWS and _has_symbolic_size(args)
+        with _python_dispatcher() if symbolic_view else contextlib.nullcontext():
             out = self._shadows.run(func, args, kwargs)
         if _is_nms(func) and args and isinstance(out, torch.Tensor):
             # Non-maximum suppression keeps some of its boxes: at most all of them. torchvision's fake

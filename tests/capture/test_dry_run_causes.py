@@ -387,13 +387,19 @@ class _Upsampled(nn.Module):
 def test_composite_ops_keep_a_data_decided_count_a_symbol() -> None:
     """torch's C++ F.interpolate and F.pad asked for the count as a number; their Python decompositions
     (torch's Python dispatcher, on during the fake pass) keep it a symbol."""
+    _assert_dry_run_shows(_Upsampled, "[u0, 3, 10, 10]")
+
+
+def _assert_dry_run_shows(model: type[nn.Module], shown: str) -> None:
+    """The dry run shows `shown` (a data-decided count as a symbol) and the CPU run's parameters, and the
+    training-step estimate runs through it."""
     x = torch.randn(6, 2, 4, 4, generator=torch.Generator().manual_seed(0))
-    cpu = summary(_Upsampled(), input_data=[x], verbose=0)
-    meta = summary(_Upsampled(), input_data=[x], device="meta", verbose=0)
-    assert "[u0, 3, 10, 10]" in str(meta) and "Sizes incomplete" in str(meta)
+    cpu = summary(model(), input_data=[x], verbose=0)
+    meta = summary(model(), input_data=[x], device="meta", verbose=0)
+    assert shown in str(meta) and "Sizes incomplete" in str(meta)
     assert meta.total_params == cpu.total_params
-    stats = summary(_Upsampled(), input_data=[x], train_step=True, verbose=0)
-    assert stats.memory.parameters == sum(p.numel() * 4 for p in _Upsampled().parameters())
+    stats = summary(model(), input_data=[x], train_step=True, verbose=0)
+    assert stats.memory.parameters == sum(p.numel() * 4 for p in model().parameters())
 
 
 class _Flattened(nn.Module):
@@ -413,13 +419,7 @@ def test_a_view_of_a_data_decided_count_keeps_it_a_symbol() -> None:
     """torch 2.8's C++ meta kernel of view asked for the count as a number ("SymIntArrayRef expected to
     contain only concrete integers"), so every torchvision detector's dry run failed on the image's torch;
     its Python meta keeps the symbol."""
-    x = torch.randn(6, 2, 4, 4, generator=torch.Generator().manual_seed(0))
-    cpu = summary(_Flattened(), input_data=[x], verbose=0)
-    meta = summary(_Flattened(), input_data=[x], device="meta", verbose=0)
-    assert "[u0, 3]" in str(meta) and "Sizes incomplete" in str(meta)
-    assert meta.total_params == cpu.total_params
-    stats = summary(_Flattened(), input_data=[x], train_step=True, verbose=0)
-    assert stats.memory.parameters == sum(p.numel() * 4 for p in _Flattened().parameters())
+    _assert_dry_run_shows(_Flattened, "[u0, 3]")
 
 
 @pytest.mark.parametrize("name", ["bert", "gpt2", "llama", "distilbert", "mixtral_moe"])
