@@ -29,25 +29,27 @@ CORPUS_LIBS_NO_DEPS = ["torchvision==0.23.0", "timm"]
 CORPUS = ["tests/capture/test_dry_run_corpus.py", "tests/capture/test_dry_run_stand_ins.py"]
 
 
-def _inputs(tmp_path: Path, corpus: bool) -> None:
-    """The wheelhouse and the repo's sources, readable by dev, under `tmp_path` (mounted at /in)."""
-    wheels = tmp_path / "wheels"
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheelhouse (both tests' tools) and the repo's sources, readable by dev: mounted at /in."""
+    folder = tmp_path_factory.mktemp("floor-inputs")
+    wheels = folder / "wheels"
     pip = [sys.executable, "-m", "pip", "download", "-q", "-d", str(wheels)]
-    run([*pip, *TOOLS, *(CORPUS_LIBS if corpus else [])], timeout=600)
-    if corpus:
-        run([*pip, "--no-deps", *CORPUS_LIBS_NO_DEPS], timeout=600)
-    with tarfile.open(tmp_path / "src.tar", "w") as tar:
+    run([*pip, *TOOLS, *CORPUS_LIBS], timeout=600)
+    run([*pip, "--no-deps", *CORPUS_LIBS_NO_DEPS], timeout=600)
+    with tarfile.open(folder / "src.tar", "w") as tar:
         for name in context_files():
             if name.startswith(("summarytool/", "tests/", "examples/")) or name in (
                 "pyproject.toml",
                 "README.md",
             ):
                 tar.add(REPO / name, arcname=name)
-    for path in (tmp_path, wheels, *wheels.iterdir(), tmp_path / "src.tar"):
+    for path in (folder, wheels, *wheels.iterdir(), folder / "src.tar"):
         path.chmod(0o755 if path.is_dir() else 0o644)  # (the container reads them as dev)
+    return folder
 
 
-def _run_in_image(docker, image, tmp_path: Path, install: str, tests: str, skips: bool = True) -> None:
+def _run_in_image(docker, image, inputs: Path, install: str, tests: str, skips: bool = True) -> None:
     script = (
         "set -e; mkdir /tmp/src && tar -xf /in/src.tar -C /tmp/src && cd /tmp/src; "
         f"{install}; "
@@ -56,7 +58,7 @@ def _run_in_image(docker, image, tmp_path: Path, install: str, tests: str, skips
         f"PYTHONPATH=/tmp/src python -m pytest -q -p no:cacheprovider -rfE --tb=line {tests}"
     )
     p = docker(
-        *("run", "--rm", "-e", "SELFCHECK=off", "-v", f"{tmp_path}:/in:ro", image.tag),
+        *("run", "--rm", "-e", "SELFCHECK=off", "-v", f"{inputs}:/in:ro", image.tag),
         *("bash", "-c", script),
         check=False,
         timeout=1500,
@@ -73,19 +75,17 @@ def _pip(specs: list[str], *flags: str) -> str:
     )
 
 
-def test_pipeline_tests_pass_on_the_images_torch(docker, image, tmp_path: Path) -> None:
-    _inputs(tmp_path, corpus=False)
+def test_pipeline_tests_pass_on_the_images_torch(docker, image, inputs: Path) -> None:
     # (the slow tests run on the host; the corpus runs in the next test, with its libraries)
     tests = "-m 'not slow' " + " ".join(f"--deselect {c}" for c in CORPUS) + " " + " ".join(SUITES)
-    _run_in_image(docker, image, tmp_path, _pip(TOOLS), tests)
+    _run_in_image(docker, image, inputs, _pip(TOOLS), tests)
 
 
-def test_dry_run_corpus_passes_on_the_images_torch(docker, image, tmp_path: Path) -> None:
+def test_dry_run_corpus_passes_on_the_images_torch(docker, image, inputs: Path) -> None:
     """Every corpus model (torchvision detection included) dry-runs with its CPU table and estimates a
     training step on torch 2.8, as on the host's torch."""
-    _inputs(tmp_path, corpus=True)
     install = _pip([*TOOLS, *CORPUS_LIBS]) + "; " + _pip(CORPUS_LIBS_NO_DEPS, "--no-deps")
     check = (
         "python -c 'import torchvision, timm, transformers; print(\"torchvision\", torchvision.__version__)'"
     )
-    _run_in_image(docker, image, tmp_path, install + "; " + check, " ".join(CORPUS), skips=False)
+    _run_in_image(docker, image, inputs, install + "; " + check, " ".join(CORPUS), skips=False)
